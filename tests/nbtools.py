@@ -1,0 +1,151 @@
+"""Test helpers: run notebooks and nbgrader the way students and instructors do.
+
+Everything runs on copies in a temporary folder, so a test never writes into
+``source/`` or ``release/`` (notebooks write ``%%writefile`` modules and data
+files next to themselves).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "source" / "day3"
+RELEASE = ROOT / "release" / "day3"
+BIN = Path(sys.executable).parent
+
+
+def grade_cells(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
+    """The cells with an nbgrader ``grade_id``, by that id."""
+    found = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if "grade_id" in meta:
+            found[meta["grade_id"]] = cell
+    return found
+
+
+def test_cell_ids(nb: nbformat.NotebookNode) -> list[str]:
+    """The grade_ids of the autograder test cells, in notebook order."""
+    return [gid for gid, cell in grade_cells(nb).items() if cell.metadata["nbgrader"].get("grade")]
+
+
+@dataclass
+class CellResult:
+    """What nbgrader would make of one test cell."""
+
+    grade_id: str
+    passed: bool
+    output: str
+
+
+def kernel_env(start_method: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment for a grading-like kernel: NBGRADER_EXECUTION set, start method forced."""
+    env = dict(os.environ)
+    env["NBGRADER_EXECUTION"] = "autograde"
+    env["PYTHONWARNINGS"] = env.get("PYTHONWARNINGS", "")
+    if start_method:
+        env["CONCURRENCY_LAB_START_METHOD"] = start_method
+    env.update(extra)
+    return env
+
+
+def _text(cell: nbformat.NotebookNode) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.output_type == "stream":
+            parts.append(f"[{out.name}] {out.text}")
+        elif out.output_type == "error":
+            parts.append(f"[error] {out.ename}: {out.evalue}\n" + "\n".join(out.traceback))
+    return "".join(parts)
+
+
+def run_notebook(
+    path: Path,
+    workdir: Path,
+    answers: dict[str, str] | None = None,
+    start_method: str | None = None,
+    timeout: int = 60,
+    env: dict[str, str] | None = None,
+) -> tuple[nbformat.NotebookNode, dict[str, CellResult]]:
+    """Execute a copy of ``path`` in ``workdir`` and judge every test cell.
+
+    Args:
+        path: the notebook (source or release).
+        workdir: where the kernel runs; files the notebook writes land here.
+        answers: grade_id to new source, for answer cells replaced by a
+            variant (a wrong answer, or another correct one).
+        start_method: force ``fork``/``spawn``/``forkserver`` in the kernel.
+        timeout: seconds per cell.
+        env: extra environment variables for the kernel.
+
+    Returns:
+        The executed notebook and, for each test cell, whether it passed as
+        nbgrader would judge it: no error output and nothing on stderr.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.read(path, as_version=4)
+    cells = grade_cells(nb)
+    for grade_id, source in (answers or {}).items():
+        if grade_id not in cells:
+            raise KeyError(f"{path.name} has no cell with grade_id {grade_id!r}")
+        cells[grade_id].source = source
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        allow_errors=True,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(workdir)}},
+    )
+    client.execute(env=kernel_env(start_method, **(env or {})))
+    results = {}
+    for grade_id in test_cell_ids(nb):
+        cell = grade_cells(nb)[grade_id]
+        bad = [
+            out
+            for out in cell.get("outputs", [])
+            if out.output_type == "error"
+            or (out.output_type == "stream" and out.name == "stderr")
+        ]
+        results[grade_id] = CellResult(grade_id, not bad, _text(cell))
+    return nb, results
+
+
+def errors_outside_tests(nb: nbformat.NotebookNode) -> list[str]:
+    """Describe every error output in a cell that is not a test cell."""
+    tests = set(test_cell_ids(nb))
+    found = []
+    for index, cell in enumerate(nb.cells):
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.cell_type != "code" or gid in tests:
+            continue
+        for out in cell.get("outputs", []):
+            if out.output_type == "error":
+                found.append(f"cell {index} ({gid or 'plain'}): {out.ename}: {out.evalue}")
+    return found
+
+
+def nbgrader(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    """Run the ``nbgrader`` command of this environment in ``cwd``."""
+    return subprocess.run(
+        [str(BIN / "nbgrader"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def make_course(tmp: Path) -> Path:
+    """Copy the course's nbgrader inputs (config, source/) into ``tmp``; return it."""
+    shutil.copy(ROOT / "nbgrader_config.py", tmp / "nbgrader_config.py")
+    shutil.copytree(ROOT / "source", tmp / "source")
+    return tmp
