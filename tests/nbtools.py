@@ -141,6 +141,7 @@ def nbgrader(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedP
         capture_output=True,
         text=True,
         timeout=timeout,
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
     )
 
 
