@@ -233,11 +233,19 @@ class PageServer:
 
             def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
                 server._enter()
+                self._counted = True
                 try:
                     self._answer()
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout): nothing to tell it
                 finally:
+                    self._done()
+
+            def _done(self) -> None:
+                # Leave the in-flight count before the last byte goes out: once
+                # the client has its answer it may send the next request at once.
+                if self._counted:
+                    self._counted = False
                     server._leave()
 
             def _answer(self) -> None:
@@ -274,6 +282,7 @@ class PageServer:
                 self.send_header("Content-Type", f"{ctype}; charset=ascii")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                self._done()
                 self.wfile.write(body)
 
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
