@@ -1,0 +1,6 @@
+"""Make tests/nbtools.py importable from every test file."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))

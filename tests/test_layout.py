@@ -1,0 +1,59 @@
+"""The repository layout a newcomer and CI rely on."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+from nbtools import ROOT
+
+
+def test_nbgrader_folders_exist_and_their_contents_are_ignored():
+    """submitted/, autograded/, feedback/ are kept (with .gitkeep) but a student's files are ignored."""
+    for folder in ("submitted", "autograded", "feedback"):
+        assert (ROOT / folder / ".gitkeep").is_file()
+        probe = f"{folder}/alice/day3/01-concurrency-basics.ipynb"
+        ignored = subprocess.run(["git", "check-ignore", "-q", probe], cwd=ROOT)
+        assert ignored.returncode == 0, f"{probe} is not ignored"
+    for path in ("gradebook.db", ".venv/bin/python", "source/day3/primes_worker.py"):
+        assert subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT).returncode == 0, path
+
+
+def test_every_requirement_is_pinned_and_explained():
+    """Each requirement is `name==version` and has a comment line right above it."""
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    reqs = [(i, line) for i, line in enumerate(lines) if line.strip() and not line.startswith("#")]
+    assert len(reqs) >= 6
+    for i, line in reqs:
+        assert re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][0-9A-Za-z.]*", line.strip()), line
+        assert lines[i - 1].startswith("# "), f"{line} has no comment saying why"
+    names = {line.split("==")[0].lower() for _, line in reqs}
+    assert {"jupyterlab", "nbgrader", "nbval", "pytest", "requests", "matplotlib"} <= names
+
+
+def test_readme_has_the_two_commands_and_ci_runs_the_test_one():
+    """README shows `make lab` and `make test`; .ci/run runs `make test` and nothing else."""
+    readme = (ROOT / "README.md").read_text()
+    assert "make lab" in readme and "make test" in readme
+    run = (ROOT / ".ci" / "run").read_text().splitlines()
+    commands = [line for line in run if line.strip() and not line.startswith("#")]
+    assert commands[-1].strip() == "make test"
+    assert all(c.startswith(("set ", "cd ", "make test")) for c in commands)
+
+
+def test_make_targets_exist():
+    """The Makefile offers the targets the README documents."""
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("lab", "test", "release", "grade"):
+        assert re.search(rf"^{target}:", makefile, re.M), target
+    assert "--nbval-cell-timeout" in makefile
+    assert "--allow-root" in makefile
+
+
+def test_start_here_links_every_topic_notebook():
+    """The start-here notebook links all six release notebooks, and each link resolves."""
+    text = (ROOT / "notebooks" / "00-start-here.ipynb").read_text()
+    links = re.findall(r"\]\((\.\./release/day3/[^)]+\.ipynb)\)", text)
+    assert len(set(links)) == 6
+    for link in set(links):
+        assert (ROOT / "notebooks" / link).resolve().is_file(), link
