@@ -26,8 +26,9 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 
 install: $(BIN)/.installed
 
+# LAB_ARGS passes extra options, e.g. LAB_ARGS="--no-browser --port=8890".
 lab: install
-	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/00-start-here.ipynb
+	$(BIN)/jupyter lab $(ALLOW_ROOT) $(LAB_ARGS) notebooks/00-start-here.ipynb
 
 test: install
 	$(PY) -m pytest -p no:cacheprovider -n $(JOBS) --dist loadfile tests
