@@ -15,7 +15,7 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 NBVAL_TIMEOUT ?= 60
 JOBS ?= 2
 
-.PHONY: install lab test unit notebooks release grade clean
+.PHONY: install lab test unit notebooks release grade bench clean
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Concurrency Lab needs Python 3.11 or newer (nbgrader 0.9.6 does); found " + sys.version.split()[0])'
@@ -53,6 +53,11 @@ grade: install
 	$(BIN)/nbgrader autograde day3
 	$(BIN)/nbgrader generate_feedback day3
 	$(BIN)/nbgrader export
+
+# The speedup lab's sweep, full size (a few minutes): docs/speedups.csv, docs/speedups.png,
+# docs/timelines.png. Run it on a quiet machine: other work on the cores disturbs the numbers.
+bench: install
+	$(PY) -m concurrency_lab.sweep --out docs
 
 clean:
 	rm -rf .build .pytest_cache gradebook.db
