@@ -5,10 +5,17 @@ Run nbgrader from this folder (the Makefile does): `make release`, `make grade`.
 
 from pathlib import Path
 
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import GetGrades
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
+    GetGrades,
+    IgnorePattern,
+    LimitOutput,
+    SaveAutoGrades,
+)
 
-from concurrency_lab.grading import HideHiddenTests
+from concurrency_lab.grading import HideHiddenTests, ResilientExecute
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 ROOT = Path(__file__).resolve().parent
@@ -35,8 +42,26 @@ c.IncludeHeaderFooter.header = str(ROOT / "source" / "header.ipynb")
 c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
 
+# A kernel that dies (os._exit, a segfault) or ignores the timeout's interrupt
+# costs the student that cell, not the whole submission: restart, replay, go on.
+c.Autograde.autograde_preprocessors = [
+    ResilientExecute,
+    IgnorePattern,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+]
+# At most this many lines of output per cell are kept (100 MB of prints stays readable).
+c.LimitOutput.max_lines = 1000
+
 # A student who deletes a test cell gets it back at grading time.
 c.OverwriteCells.add_missing_cells = True
 
 # Feedback without hidden tests (nbgrader shows them by default: jupyter/nbgrader#917).
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+
+# `nbgrader zip_collect` (and `python -m concurrency_lab.grader --zip-collect`):
+# files in downloaded/<assignment>/archive/*.zip are named <student>__<notebook>.ipynb.
+c.FileNameCollectorPlugin.named_regexp = r".*/(?P<student_id>[A-Za-z0-9._-]+?)__(?P<file_id>[^/]+\.ipynb)$"

@@ -1,4 +1,4 @@
-"""nbgrader plumbing: feedback that does not give hidden tests away.
+"""nbgrader plumbing: feedback without hidden tests, and an executor that survives.
 
 nbgrader 0.9.6 copies hidden tests into the feedback HTML, and a failing
 hidden assert shows its own source line in the traceback
@@ -8,13 +8,18 @@ hidden assert shows its own source line in the traceback
 
 from __future__ import annotations
 
+import copy
+import json
+import os
 from typing import Any
 
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
-from traitlets import Unicode
+from nbgrader.preprocessors import Execute
+from traitlets import Integer, Unicode
 
-__all__ = ["HideHiddenTests", "strip_hidden_tests"]
+__all__ = ["HideHiddenTests", "ResilientExecute", "strip_hidden_tests"]
 
 BEGIN = "BEGIN HIDDEN TESTS"
 END = "END HIDDEN TESTS"
@@ -72,3 +77,140 @@ class HideHiddenTests(Preprocessor):
                     summary = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
                     output["traceback"] = [summary.rstrip(": "), "(traceback withheld: it would show a hidden test)"]
         return cell, resources
+
+
+class ResilientExecute(Execute):
+    """nbgrader's Execute, but a dead or unresponsive kernel costs one cell, not the notebook.
+
+    nbgrader 0.9.6 drops a whole submission when the kernel dies (``os._exit``,
+    a segfault) or ignores the interrupt sent at the cell timeout (a cell that
+    swallows ``KeyboardInterrupt``). This preprocessor instead:
+
+    1. gives the failing cell an error output (so a test cell scores 0),
+    2. restarts the kernel,
+    3. re-runs the earlier cells that succeeded, so their definitions exist again,
+    4. and carries on with the next cell.
+
+    Each such event is appended as one JSON line to the file named by the
+    environment variable ``CONCURRENCY_LAB_GRADER_EVENTS``, for the report.
+    """
+
+    max_restarts = Integer(
+        8, help="Give up restarting after this many kernel deaths in one notebook"
+    ).tag(config=True)
+
+    def preprocess(
+        self, nb: NotebookNode, resources: Any = None, km: Any = None
+    ) -> tuple[NotebookNode, dict[str, Any]]:
+        """Execute the notebook, surviving kernel deaths and ignored interrupts."""
+        self._succeeded: list[int] = []
+        self._restarts = 0
+        return super().preprocess(nb, resources, km)
+
+    def preprocess_cell(
+        self, cell: NotebookNode, resources: dict[str, Any], index: int
+    ) -> tuple[NotebookNode, dict[str, Any]]:
+        """Run one cell; on a dead or stuck kernel, record it, restart and replay."""
+        if cell.cell_type != "code":
+            return cell, resources
+        if self._restarts > self.max_restarts:
+            self._fail(cell, "KernelRestartLimit", "not run: the kernel died too often")
+            return cell, resources
+        hits = self._pids_limit_hits()
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+            if self._pids_limit_hits() > hits:
+                killed = self._kill_kernel_children()
+                self._report(cell, index, f"hit the process limit; {killed} processes killed", resources)
+        except (DeadKernelError, CellTimeoutError) as error:
+            reason = "the kernel died" if isinstance(error, DeadKernelError) else (
+                f"the cell ran past {self.timeout} s and ignored the interrupt"
+            )
+            self._fail(cell, type(error).__name__, f"{reason}; the kernel was restarted")
+            self._report(cell, index, reason, resources)
+            self._restart_and_replay()
+            return cell, self.resources
+        if not any(out.get("output_type") == "error" for out in cell.get("outputs", [])):
+            self._succeeded.append(index)
+        return cell, resources
+
+    @staticmethod
+    def _pids_limit_hits() -> int:
+        """How often the grading cgroup refused a fork (0 outside the grader)."""
+        group = os.environ.get("CONCURRENCY_LAB_PIDS_CGROUP")
+        if not group:
+            return 0
+        try:
+            with open(os.path.join(group, "pids.events"), encoding="ascii") as handle:
+                for line in handle:
+                    key, _, value = line.partition(" ")
+                    if key == "max":
+                        return int(value)
+        except OSError:
+            pass
+        return 0
+
+    def _kill_kernel_children(self) -> int:
+        """Kill every process the kernel started (a fork bomb's), keeping the kernel itself."""
+        import psutil
+
+        pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
+        if not pid:
+            return 0
+        try:
+            children = psutil.Process(pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return 0
+        for child in children:
+            try:
+                child.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(children, timeout=5)
+        return len(children)
+
+    @staticmethod
+    def _fail(cell: NotebookNode, ename: str, evalue: str) -> None:
+        cell.setdefault("outputs", []).append(
+            NotebookNode(
+                output_type="error",
+                ename=ename,
+                evalue=evalue,
+                traceback=[f"{ename}: {evalue}"],
+            )
+        )
+
+    def _report(
+        self, cell: NotebookNode, index: int, reason: str, resources: dict[str, Any]
+    ) -> None:
+        path = os.environ.get("CONCURRENCY_LAB_GRADER_EVENTS")
+        if not path:
+            return
+        meta = (resources or {}).get("nbgrader", {})
+        event = {
+            "student": meta.get("student"),
+            "notebook": meta.get("notebook"),
+            "cell": index,
+            "grade_id": cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"),
+            "reason": reason,
+        }
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(event) + "\n")
+
+    def _restart_and_replay(self) -> None:
+        self._restarts += 1
+        self.log.warning("Restarting the kernel (restart %d)", self._restarts)
+        try:
+            self._cleanup_kernel()
+        except Exception as error:  # the kernel is already gone: nothing to stop
+            self.log.warning("Cleaning up the dead kernel: %s", error)
+        self.km = self.create_kernel_manager()
+        self.start_new_kernel()
+        self.start_new_kernel_client()
+        for earlier in self._succeeded:
+            replay = copy.deepcopy(self.nb.cells[earlier])
+            try:
+                self.execute_cell(replay, earlier, store_history=False)
+            except (DeadKernelError, CellTimeoutError):
+                self.log.warning("Replaying cell %d failed; carrying on", earlier)
+                break
