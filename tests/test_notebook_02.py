@@ -1,0 +1,224 @@
+"""Notebook 02 (threads, Task 1): the hidden tests accept right downloaders and reject wrong ones.
+
+Each case runs the source notebook once, as nbgrader's autograder would, with
+the answer cell replaced by one of the variants below. The concurrency checks
+read the page server's peak_in_flight counter, so they do not depend on timing.
+"""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from nbtools import SOURCE, errors_outside_tests, grade_cells, run_notebook
+
+NOTEBOOK = SOURCE / "02-threads.ipynb"
+ANSWER = "download_pages_answer"
+TESTS = {
+    "test_download_result_type",
+    "test_download_bodies",
+    "test_download_bounded_threads",
+    "test_download_errors_classified",
+    "test_download_edge_cases",
+}
+
+# -- other correct answers ------------------------------------------------------------------
+
+# Fixed shares (thread k takes every k-th distinct URL), one dict per thread merged at the end,
+# errors classified through an ordered table.
+SLICES = '''
+ERROR_KINDS = [
+    (requests.exceptions.Timeout, "timeout"),
+    (requests.exceptions.MissingSchema, "invalid url"),
+    (requests.exceptions.InvalidSchema, "invalid url"),
+    (requests.exceptions.InvalidURL, "invalid url"),
+    (requests.exceptions.ConnectionError, "connection"),
+    (Exception, "other"),
+]
+
+
+def get_one(url, timeout):
+    started = time.perf_counter()
+    try:
+        response = requests.get(url, timeout=timeout)
+        size = len(response.content)
+    except Exception as error:
+        kind = next(name for cls, name in ERROR_KINDS if isinstance(error, cls))
+        return PageResult(url, None, 0, time.perf_counter() - started, f"{kind} ({error})")
+    return PageResult(url, response.status_code, size, time.perf_counter() - started)
+
+
+def download_pages(urls, max_threads=8, timeout=5.0):
+    if max_threads < 1:
+        raise ValueError("max_threads must be at least 1")
+    unique = list(dict.fromkeys(urls))
+    n = min(max_threads, len(unique))
+    partial = [{} for _ in range(n)]
+
+    def run(k):
+        for url in unique[k::n]:
+            partial[k][url] = get_one(url, timeout)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    merged = {}
+    for part in partial:
+        merged.update(part)
+    return merged
+'''
+
+# One thread per URL, but a semaphore lets only max_threads of them talk to the network at once;
+# results go into a dict under a lock; elapsed from time.monotonic.
+SEMAPHORE = '''
+def download_pages(urls, max_threads=8, timeout=5.0):
+    if not max_threads >= 1:
+        raise ValueError(f"max_threads={max_threads}")
+    gate = threading.BoundedSemaphore(max_threads)
+    lock = threading.Lock()
+    results = {}
+
+    def fetch(url):
+        with gate:
+            t0 = time.monotonic()
+            try:
+                r = requests.get(url, timeout=timeout)
+                result = PageResult(url, r.status_code, len(r.content), time.monotonic() - t0)
+            except requests.exceptions.Timeout as e:
+                result = PageResult(url, None, 0, time.monotonic() - t0, "timeout: " + str(e))
+            except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                    requests.exceptions.InvalidSchema) as e:
+                result = PageResult(url, None, 0, time.monotonic() - t0, "invalid url: " + str(e))
+            except requests.exceptions.ConnectionError as e:
+                result = PageResult(url, None, 0, time.monotonic() - t0, "connection: " + str(e))
+            except Exception as e:
+                result = PageResult(url, None, 0, time.monotonic() - t0, "other: " + repr(e))
+        with lock:
+            results[url] = result
+
+    workers = [threading.Thread(target=fetch, args=(u,)) for u in set(urls)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return results
+'''
+
+# -- wrong answers --------------------------------------------------------------------------
+
+# The same careful fetch and error handling, shared by the wrong downloaders below, so that
+# each of them is wrong in exactly one way.
+FETCH = '''
+def error_kind(error):
+    if isinstance(error, requests.exceptions.Timeout):
+        return "timeout"
+    if isinstance(error, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                          requests.exceptions.InvalidSchema)):
+        return "invalid url"
+    if isinstance(error, requests.exceptions.ConnectionError):
+        return "connection"
+    return "other"
+
+
+def fetch_one(url, timeout):
+    start = time.perf_counter()
+    try:
+        response = requests.get(url, timeout=timeout)
+        size = len(response.content)
+    except Exception as error:
+        return PageResult(url, None, 0, time.perf_counter() - start, f"{error_kind(error)}: {error}")
+    return PageResult(url, response.status_code, size, time.perf_counter() - start)
+'''
+
+SEQUENTIAL = FETCH + '''
+
+def download_pages(urls, max_threads=8, timeout=5.0):
+    """Wrong: no threads at all, one request after another."""
+    if max_threads < 1:
+        raise ValueError("max_threads must be >= 1")
+    return {url: fetch_one(url, timeout) for url in dict.fromkeys(urls)}
+'''
+
+UNBOUNDED = FETCH + '''
+
+def download_pages(urls, max_threads=8, timeout=5.0):
+    """Wrong: one thread per URL, all requests in flight at once (max_threads ignored)."""
+    if max_threads < 1:
+        raise ValueError("max_threads must be >= 1")
+    results = {}
+
+    def fetch(url):
+        results[url] = fetch_one(url, timeout)
+
+    threads = [threading.Thread(target=fetch, args=(url,)) for url in dict.fromkeys(urls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+'''
+
+NO_ERROR_HANDLING = '''
+def download_pages(urls, max_threads=8, timeout=5.0):
+    """Wrong: bounded and concurrent, but a bad URL kills its thread; duplicates fetched twice."""
+    results = {}
+    todo = list(urls)
+    lock = threading.Lock()
+
+    def work():
+        while True:
+            with lock:
+                if not todo:
+                    return
+                url = todo.pop(0)
+            start = time.perf_counter()
+            response = requests.get(url, timeout=timeout)
+            results[url] = PageResult(url, response.status_code, len(response.content),
+                                      time.perf_counter() - start)
+
+    threads = [threading.Thread(target=work) for _ in range(min(max_threads, len(urls)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+'''
+
+# name: (answer, tests that must fail)
+CASES = {
+    "reference solution": (None, set()),
+    "fixed shares per thread": (SLICES, set()),
+    "thread per URL behind a semaphore": (SEMAPHORE, set()),
+    "sequential downloader": (SEQUENTIAL, {"test_download_bounded_threads"}),
+    "unbounded: one thread per URL": (UNBOUNDED, {"test_download_bounded_threads"}),
+    "no error handling, no de-duplication": (
+        NO_ERROR_HANDLING,
+        {"test_download_result_type", "test_download_errors_classified", "test_download_edge_cases"},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_hidden_tests_judge_downloaders(case, tmp_path):
+    answer, must_fail = CASES[case]
+    answers = {ANSWER: answer} if answer else {}
+    nb, results = run_notebook(NOTEBOOK, tmp_path, answers=answers)
+    assert set(results) == TESTS
+    failed = {gid for gid, result in results.items() if not result.passed}
+    assert failed == must_fail, f"{case}: failed {sorted(failed)}, expected {sorted(must_fail)}:\n" + "\n".join(
+        results[gid].output[-1500:] for gid in sorted(failed ^ must_fail)
+    )
+    if not must_fail:
+        assert errors_outside_tests(nb) == []
+
+
+def test_test_cells_have_docstrings_and_hidden_tests():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    cells = grade_cells(nb)
+    for gid in TESTS:
+        assert cells[gid].source.startswith('"""'), gid
+        assert "### BEGIN HIDDEN TESTS" in cells[gid].source, gid
+    assert cells["page_result_class"].metadata["nbgrader"]["locked"]
+    assert cells["run_with_timeout_helper"].metadata["nbgrader"]["locked"]
