@@ -143,6 +143,7 @@ class SweepConfig:
     quick: bool = False
 
     def __post_init__(self) -> None:
+        """Reject worker counts below 1, unknown workloads or kinds, and empty sizes."""
         for name in ("threads", "processes"):
             counts = getattr(self, name)
             if not counts or min(counts) < 1:
@@ -177,8 +178,8 @@ def make_config(quick: bool | None = None, **overrides: Any) -> SweepConfig:
 
     Full: threads 1, 2, 4, 8, 16; processes 1 to ``2 * cores + 2``; 16 pages at
     100 ms; primes up to 1,000,000 in 48 chunks; 5 repeats after 1 warm-up.
-    Quick: threads 1, 2, 4, 8; processes 1 to ``cores + 1``; 16 pages at 20 ms;
-    primes up to 250,000 in 24 chunks; 3 repeats after 1 warm-up.
+    Quick: threads 1, 2, 4, 8; processes 1 to ``cores + 1``; 8 pages at 20 ms;
+    primes up to 200,000 in 24 chunks; 3 repeats after 1 warm-up.
 
     Args:
         quick: quick mode; ``None`` asks :func:`quick_mode` (the environment).
@@ -193,8 +194,9 @@ def make_config(quick: bool | None = None, **overrides: Any) -> SweepConfig:
         base = SweepConfig(
             threads=(1, 2, 4, 8),
             processes=tuple(range(1, cores + 2)),
+            pages=8,
             latency=0.02,
-            prime_limit=250_000,
+            prime_limit=200_000,
             prime_chunks=24,
             repeats=3,
             quick=True,
@@ -662,6 +664,13 @@ def targets(rows: Sequence[Row]) -> list[tuple[str, float | None, str, bool]]:
     return checks
 
 
+def _load_line(when: str) -> str:
+    """The 1-minute load average: other work on the cores disturbs CPU-bound numbers."""
+    if not hasattr(os, "getloadavg"):
+        return f"load average {when} the sweep: unknown on this platform"
+    return f"load average {when} the sweep: {os.getloadavg()[0]:.2f} (on {cpu_count()} cores)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m concurrency_lab.sweep``: run the sweep, write the CSV and both charts.
 
@@ -682,7 +691,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = make_config(True if args.quick else None, **overrides)
     print(machine)
     print(config.describe())
+    print(_load_line("before"))
     rows = run(config)
+    print(_load_line("after"))
     out = Path(args.out)
     csv_path = write_csv(rows, out / "speedups.csv")
     with open(out / "pool-startup.csv", "w", newline="") as handle:
