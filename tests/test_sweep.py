@@ -291,6 +291,10 @@ def test_timelines_label_threads_and_processes():
     processes = runs["primes · 2 processes"]
     assert len(processes) == 8 and os.getpid() not in {s.pid for s in processes}
     assert {s.worker for s in processes} == {f"pid {s.pid}" for s in processes}
+    with pytest.raises(ValueError):
+        sweep.timelines(config, repeats=0)
+    with pytest.raises(ValueError):
+        sweep.timelines(config, workloads=("sleep",))
 
 
 def test_main_writes_csv_and_both_charts(tmp_path, monkeypatch, capsys):

@@ -526,6 +526,7 @@ def timelines(
     workloads: Iterable[str] = WORKLOADS,
     threads: int = 8,
     workers: int | None = None,
+    repeats: int = 3,
 ) -> dict[str, list[TaskSpan]]:
     """One run of each workload, for Gantt charts: title -> the tasks' spans.
 
@@ -535,9 +536,11 @@ def timelines(
       plain loop, then on ``workers`` threads and on ``workers`` processes
       (``workers`` defaults to the number of cores).
 
-    Each pool is warm (started, and has run the tasks once) before the run
-    that is recorded. Spans carry :func:`time.perf_counter` stamps taken in
-    the workers and are labelled with the thread name or ``pid <n>``.
+    Each pool is warm (started, and has run the tasks once) before the runs
+    that are recorded. Each run is done ``repeats`` times and the run of
+    median length is kept, so one disturbed run does not tell a false story.
+    Spans carry :func:`time.perf_counter` stamps taken in the workers and are
+    labelled with the thread name or ``pid <n>``.
 
     Args:
         config: sizes; default :func:`make_config` (``quick`` is passed to it).
@@ -545,12 +548,22 @@ def timelines(
         workloads: which workloads to run.
         threads: threads for the download.
         workers: threads and processes for the primes.
+        repeats: recorded runs of each, of which the median-length one is kept.
     """
     config = make_config(quick) if config is None else config
     workers = cpu_count() if workers is None else workers
     wanted = set(workloads)
     if unknown := wanted - set(WORKLOADS):
         raise ValueError(f"unknown workloads {sorted(unknown)}; choose from {WORKLOADS}")
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+
+    def median_run(task: Task) -> list[TaskSpan]:
+        task()  # warm-up
+        recorded = [[span for _, span in task()] for _ in range(repeats)]
+        recorded.sort(key=lambda spans: max(s.end for s in spans) - min(s.start for s in spans))
+        return recorded[len(recorded) // 2]
+
     runs: dict[str, list[TaskSpan]] = {}
     if "download" in wanted:
         with PageServer(
@@ -559,21 +572,18 @@ def timelines(
             pool, _, _ = _start_pool("threads", threads)
             try:
                 task = _tasks("download", "threads", pool, server.page_urls, [])
-                task()
-                runs[f"download · {threads} threads"] = [span for _, span in task()]
+                runs[f"download · {threads} threads"] = median_run(task)
             finally:
                 pool.shutdown()
     if "primes" in wanted:
         chunks = balanced_ranges(max(2, config.prime_limit // 3), 4 * workers)
-        task = _tasks("primes", "sequential", None, [], chunks)
-        task()
-        runs["primes · sequential"] = [span for _, span in task()]
+        runs["primes · sequential"] = median_run(_tasks("primes", "sequential", None, [], chunks))
         for kind in ("threads", "processes"):
             pool, _, _ = _start_pool(kind, workers)
             try:
-                task = _tasks("primes", kind, pool, [], chunks)
-                task()
-                runs[f"primes · {workers} {kind}"] = [span for _, span in task()]
+                runs[f"primes · {workers} {kind}"] = median_run(
+                    _tasks("primes", kind, pool, [], chunks)
+                )
             finally:
                 pool.shutdown()
     return runs
