@@ -15,7 +15,7 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 NBVAL_TIMEOUT ?= 60
 JOBS ?= 2
 
-.PHONY: install lab test unit notebooks release grade bench clean
+.PHONY: install lab test unit notebooks release grade grade-bench bench clean
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Concurrency Lab needs Python 3.11 or newer (nbgrader 0.9.6 does); found " + sys.version.split()[0])'
@@ -49,10 +49,14 @@ release: install
 	$(BIN)/nbgrader generate_assignment day3 --force
 	$(BIN)/nbgrader validate --invert release/day3/*.ipynb
 
+# Grades everything in submitted/ (only what changed; FORCE=1 for all) with
+# $(JOBS) workers, then feedback and grades.csv. See python -m concurrency_lab.grader --help.
 grade: install
-	$(BIN)/nbgrader autograde day3
-	$(BIN)/nbgrader generate_feedback day3
-	$(BIN)/nbgrader export
+	$(PY) -m concurrency_lab.grader --assignment day3 --jobs $(JOBS) $(if $(FORCE),--force,) $(GRADE_ARGS)
+
+# Times 20 submissions: plain sequential `nbgrader autograde` against the grader with JOBS workers.
+grade-bench: install
+	$(PY) -m concurrency_lab.gradebench --students 20 --jobs $(JOBS)
 
 # The speedup lab's sweep, full size (a few minutes): docs/speedups.csv, docs/speedups.png,
 # docs/timelines.png. Run it on a quiet machine: other work on the cores disturbs the numbers.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -25,6 +26,7 @@ from nbtools import ROOT, grade_cells
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 SHOTS = ROOT / ".build" / "screenshots"
+CURRENT = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook tab in front
 BIN = Path(sys.executable).parent
 
 if not CHROMIUM.exists():
@@ -63,6 +65,7 @@ def lab(tmp_path_factory):
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
         "JUPYTERLAB_SETTINGS_DIR": str(course / ".jupyter" / "lab" / "user-settings"),
         "JUPYTER_RUNTIME_DIR": str(course / ".runtime"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(course / ".workspaces"),
     }
     proc = subprocess.Popen(
         [str(BIN / "jupyter"), "lab", "--no-browser", "--allow-root", f"--port={port}",
@@ -111,8 +114,8 @@ def page(request):
 
 
 def _open(page: Page, base: str, token: str, path: str) -> None:
-    page.goto(f"{base}/lab/tree/{path}?token={token}")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.goto(f"{base}/lab/tree/{path}?reset&token={token}")
+    page.wait_for_selector(f"{CURRENT} .jp-Cell", timeout=60_000)
     page.wait_for_function(
         "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
         " && window.jupyterapp.shell.currentWidget.sessionContext"
@@ -137,18 +140,28 @@ def _run_all_and_save(page: Page, timeout_s: float = 90) -> None:
 
 
 def test_release_threads_errors_only_in_answer_cells(lab, page):
-    """Run all on the release 02-threads: NotImplementedError, and only in answer cells."""
+    """Run all on the release 02-threads: the only errors are NotImplementedError from answer stubs."""
     base, token, course = lab
     _open(page, base, token, "release/day3/02-threads.ipynb")
     _run_all_and_save(page)
     nb = nbformat.read(course / "release" / "day3" / "02-threads.ipynb", as_version=4)
-    answers = {id(c) for c in grade_cells(nb).values() if c.metadata["nbgrader"].get("solution")}
-    errored = [c for c in nb.cells if any(o.output_type == "error" for o in c.get("outputs", []))]
+    answers = [c for c in grade_cells(nb).values() if c.metadata["nbgrader"].get("solution")]
+    first_answer = min(nb.cells.index(c) for c in answers)
+    answer_prompts = {f"In[{c.execution_count}]" for c in answers if c.execution_count}
+    assert len(answer_prompts) == len(answers), "run all did not reach every answer cell"
+    errored = [
+        (i, c) for i, c in enumerate(nb.cells)
+        if any(o.output_type == "error" for o in c.get("outputs", []))
+    ]
     assert errored, "running the unsolved notebook raised nothing"
-    for cell in errored:
-        enames = {o.ename for o in cell.outputs if o.output_type == "error"}
-        assert enames == {"NotImplementedError"}, (enames, cell.source[:200])
-        assert id(cell) in answers, f"an error outside an answer cell: {cell.source[:200]}"
+    for index, cell in errored:
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        assert {o.ename for o in errors} == {"NotImplementedError"}, cell.source[:200]
+        assert index >= first_answer, f"an error in the lesson, before the graded parts: {cell.source[:200]}"
+        trace = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(errors[0].traceback))
+        assert any(prompt in trace for prompt in answer_prompts), (
+            f"NotImplementedError not raised from an answer cell: {trace[-500:]}"
+        )
 
 
 def test_source_processes_chart_renders_and_validates(lab, page):
@@ -156,10 +169,10 @@ def test_source_processes_chart_renders_and_validates(lab, page):
     base, token, _ = lab
     _open(page, base, token, "source/day3/04-processes.ipynb")
     _run_all_and_save(page, timeout_s=120)
-    images = page.locator(".jp-RenderedImage img")
+    images = page.locator(f"{CURRENT} .jp-RenderedImage img")
     assert images.count() >= 1, "no chart rendered"
-    box = images.first.bounding_box()
-    assert box and box["width"] > 100 and box["height"] > 100
+    width, height, src = images.first.evaluate("img => [img.naturalWidth, img.naturalHeight, img.src]")
+    assert width > 100 and height > 100 and src.startswith("data:image/png"), (width, height, src[:40])
     page.locator(".validate-button").first.click()
     dialog = page.locator(".jp-Dialog")
     dialog.wait_for(timeout=120_000)

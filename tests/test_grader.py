@@ -40,7 +40,7 @@ def _course(tmp_path: Path, entries: list[Hostile]) -> Path:
 def _grade(course: Path, *args: str, timeout: int = 400) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "concurrency_lab.grader", "--assignment", "drill",
-         "--timeout", "3", "--max-pids", "128", *args],
+         "--timeout", "6", "--max-pids", "64", *args],
         cwd=course, capture_output=True, text=True, timeout=timeout, check=False,
     )
 
@@ -84,8 +84,8 @@ def test_hostile_corpus_gets_its_expected_scores(tmp_path):
         assert not [h for h in HIDDEN if h in page.replace("&quot;", '"')], entry.name
 
 
-QUICK = [e for e in CORPUS if e.name in {"correct", "unanswered", "eq_cheat", "renamed_notebook",
-                                          "tampered_tests", "malformed_json"}]
+QUICK = [e for e in CORPUS if e.name in {"correct", "unanswered", "renamed_notebook",
+                                          "malformed_json"}]
 
 
 def test_parallel_equals_sequential_and_reruns_grade_only_changes(tmp_path):

@@ -17,13 +17,23 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Integer, Unicode
+from traitlets import Bool, Integer, Unicode
 
 __all__ = ["HideHiddenTests", "ResilientExecute", "strip_hidden_tests"]
 
 BEGIN = "BEGIN HIDDEN TESTS"
 END = "END HIDDEN TESTS"
 WITHHELD = "# (hidden tests are not shown in feedback)"
+REAP_CHILDREN = """
+import os as _os
+while True:
+    try:
+        if _os.waitpid(-1, _os.WNOHANG) == (0, 0):
+            break
+    except ChildProcessError:
+        break
+del _os
+"""
 
 
 def strip_hidden_tests(source: str, begin: str = BEGIN, end: str = END) -> tuple[str, bool]:
@@ -57,6 +67,9 @@ def strip_hidden_tests(source: str, begin: str = BEGIN, end: str = END) -> tuple
 class HideHiddenTests(Preprocessor):
     """Strip hidden tests, and the tracebacks that quote them, from feedback."""
 
+    # nbconvert's preprocessors are off unless enabled; exporters skip them silently.
+    enabled = Bool(True, help="Strip hidden tests (on by default)").tag(config=True)
+
     begin_test_delimeter = Unicode(BEGIN, help="Marks the start of hidden tests").tag(
         config=True
     )
@@ -74,8 +87,12 @@ class HideHiddenTests(Preprocessor):
         if removed:
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error":
-                    summary = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
-                    output["traceback"] = [summary.rstrip(": "), "(traceback withheld: it would show a hidden test)"]
+                    # The message may quote the hidden test too: keep only the error's name.
+                    output["evalue"] = "a hidden test failed"
+                    output["traceback"] = [
+                        f"{output.get('ename', 'Error')}: a hidden test failed "
+                        "(details withheld: they would show the test)"
+                    ]
         return cell, resources
 
 
@@ -167,6 +184,13 @@ class ResilientExecute(Execute):
             except psutil.NoSuchProcess:
                 pass
         psutil.wait_procs(children, timeout=5)
+        # Killed children stay zombies, holding the pids budget, until their
+        # parent reaps them: ask the kernel to reap.
+        if self.kc is not None:
+            try:
+                self.wait_for_reply(self.kc.execute(REAP_CHILDREN, silent=True, store_history=False))
+            except Exception as error:  # the kernel is past helping: the next cell will tell
+                self.log.warning("Reaping the kernel's children failed: %s", error)
         return len(children)
 
     @staticmethod
