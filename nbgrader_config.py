@@ -31,6 +31,10 @@ c.CourseDirectory.ignore = [
     "__pycache__",
     "feedback",
     "primes_worker.py",
+    "square_worker.py",
+    "queue_demo.py",
+    "queue_worker.py",
+    "corpus_analysis.py",
     "corpus",
 ]
 

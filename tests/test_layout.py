@@ -15,7 +15,13 @@ def test_nbgrader_folders_exist_and_their_contents_are_ignored():
         probe = f"{folder}/alice/day3/01-concurrency-basics.ipynb"
         ignored = subprocess.run(["git", "check-ignore", "-q", probe], cwd=ROOT)
         assert ignored.returncode == 0, f"{probe} is not ignored"
-    for path in ("gradebook.db", ".venv/bin/python", "source/day3/primes_worker.py"):
+    written = ("primes_worker.py", "square_worker.py", "queue_demo.py", "queue_worker.py",
+               "corpus_analysis.py", "corpus/a.txt")
+    config = (ROOT / "nbgrader_config.py").read_text()
+    for name in written:
+        assert f'"{name.split("/")[0]}"' in config, f"{name} is not in CourseDirectory.ignore"
+    for path in ("gradebook.db", ".venv/bin/python", ".grader/state/x.json",
+                 *(f"source/day3/{name}" for name in written)):
         assert subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT).returncode == 0, path
 
 
