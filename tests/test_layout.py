@@ -64,3 +64,18 @@ def test_start_here_links_every_topic_notebook():
     assert len(set(links)) == 6
     for link in set(links):
         assert (ROOT / "notebooks" / link).resolve().is_file(), link
+
+
+def test_nbgrader_config_loads_and_sets_what_the_course_needs():
+    """nbgrader only logs a broken config file and carries on, so load it here and check it."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from concurrency_lab.grading import HideHiddenTests, ResilientExecute
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
+    assert config.CourseDirectory.course_id == "concurrency-lab"
+    assert config.Execute.timeout > 0
+    assert config.OverwriteCells.add_missing_cells is True
+    assert config.IncludeHeaderFooter.header.endswith("header.ipynb")
+    assert HideHiddenTests in config.GenerateFeedback.preprocessors
+    assert config.Autograde.autograde_preprocessors[0] is ResilientExecute
