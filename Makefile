@@ -30,20 +30,23 @@ install: $(BIN)/.installed
 lab: install
 	$(BIN)/jupyter lab $(ALLOW_ROOT) $(LAB_ARGS) notebooks/00-start-here.ipynb
 
-test: install
-	$(PY) -m pytest -p no:cacheprovider -n $(JOBS) --dist loadfile tests
-	$(MAKE) --no-print-directory notebooks
+# One pytest session on both cores: the tests, plus nbval --nbval-lax on copies
+# of the source notebooks (in .build/, because notebooks write files next to
+# themselves); then strict nbval, with the sanitize file, on the executed
+# companion notebooks (the speedup lab in its quick mode).
+NBVAL_COPY = rm -rf .build/nbval && mkdir -p .build/nbval && cp -r notebooks source .build/nbval/
+PYTEST = $(PY) -m pytest -p no:cacheprovider -n $(JOBS) --dist loadfile --nbval-cell-timeout=$(NBVAL_TIMEOUT)
 
-# nbval: committed companion notebooks strictly (outputs must match, after
-# sanitising), source notebooks laxly. Both on copies in .build/, because the
-# notebooks write files next to themselves.
+test: install
+	$(NBVAL_COPY)
+	$(PYTEST) --nbval-lax tests .build/nbval/source/day3
+	CONCURRENCY_LAB_QUICK=1 $(PYTEST) --nbval --nbval-sanitize-with tests/sanitize.cfg .build/nbval/notebooks
+
+# nbval alone: strict on the companion notebooks, lax on the source notebooks.
 notebooks: install
-	rm -rf .build/nbval && mkdir -p .build/nbval
-	cp -r notebooks source .build/nbval/
-	$(PY) -m pytest -p no:cacheprovider -n $(JOBS) --dist loadfile --nbval --nbval-cell-timeout=$(NBVAL_TIMEOUT) \
-	    --nbval-sanitize-with tests/sanitize.cfg .build/nbval/notebooks
-	$(PY) -m pytest -p no:cacheprovider -n $(JOBS) --dist loadfile --nbval-lax --nbval-cell-timeout=$(NBVAL_TIMEOUT) \
-	    .build/nbval/source/day3
+	$(NBVAL_COPY)
+	CONCURRENCY_LAB_QUICK=1 $(PYTEST) --nbval --nbval-sanitize-with tests/sanitize.cfg .build/nbval/notebooks
+	$(PYTEST) --nbval-lax .build/nbval/source/day3
 
 release: install
 	$(BIN)/nbgrader generate_assignment day3 --force
