@@ -257,7 +257,7 @@ def plot_speedups(
         top = max([r["speedup"] for r in mine] + [r["ideal"] for r in mine] + [1.0])
         ax.set_ylim(0, top * 1.12)
         ax.set_title(titles.get(workload, workload), fontsize=10)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="best")
     repeats = sorted({r["repeats"] for r in records})
     runs = "/".join(map(str, repeats)) or "?"
     fig.suptitle(

@@ -499,21 +499,23 @@ def run(
     pools = points - 1
     total = len(config.workloads) * (pools + points * (config.warmup + config.repeats))
     bar = _Progress(total, progress)
-    rows: list[Row] = []
+    rows: dict[str, list[Row]] = {}
     try:
-        for workload in WORKLOADS:
+        # CPU-bound first: its numbers are the ones that other work on the
+        # machine disturbs, so they get the quiet moment when the sweep starts.
+        for workload in reversed(WORKLOADS):
             if workload not in config.workloads:
                 continue
             if workload == "download":
                 with PageServer(
                     pages=config.pages, page_size=config.page_size, latency=config.latency
                 ) as server:
-                    rows += _sweep_workload(workload, config, bar, server)
+                    rows[workload] = _sweep_workload(workload, config, bar, server)
             else:
-                rows += _sweep_workload(workload, config, bar, None)
+                rows[workload] = _sweep_workload(workload, config, bar, None)
     finally:
         bar.close()
-    return rows
+    return [row for workload in WORKLOADS for row in rows.get(workload, [])]
 
 
 # -- timelines ----------------------------------------------------------------------
