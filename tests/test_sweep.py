@@ -258,14 +258,17 @@ def test_plot_speedups_two_panels_with_ideal_and_fits(tmp_path):
 
 def test_plot_timelines_shares_time_within_a_workload():
     """One panel per run; the sequential run's end is marked on the other prime panels."""
-    def spans(worker, n, length, pid=1):
-        return [TaskSpan(worker, str(i), i * length, (i + 1) * length, pid) for i in range(n)]
+    def spans(worker, n, length, pid=1, offset=0.0):
+        return [
+            TaskSpan(worker, str(i), offset + i * length, offset + (i + 1) * length, pid)
+            for i in range(n)
+        ]
 
     runs = {
         "download · 2 threads": spans("thread_0", 2, 0.1) + spans("thread_1", 2, 0.1),
         "primes · sequential": spans("MainThread", 4, 0.1),
         "primes · 2 threads": spans("thread_0", 2, 0.2) + spans("thread_1", 2, 0.2),
-        "primes · 2 processes": spans("pid 7", 2, 0.1, 7) + spans("pid 8", 2, 0.1, 8),
+        "primes · 2 processes": spans("pid 7", 2, 0.1, 7) + spans("pid 8", 2, 0.1, 8, 0.01),
     }
     fig = charts.plot_timelines(runs, machine="m")
     axes = fig.get_axes()
