@@ -150,3 +150,17 @@ def make_course(tmp: Path) -> Path:
     shutil.copy(ROOT / "nbgrader_config.py", tmp / "nbgrader_config.py")
     shutil.copytree(ROOT / "source", tmp / "source")
     return tmp
+
+
+def assert_fails_exactly(
+    results: dict[str, CellResult], tests: set[str], must_fail: set[str], case: str
+) -> None:
+    """The notebook has exactly ``tests``, and exactly ``must_fail`` of them failed.
+
+    On a mismatch the message shows the output of every surprising cell.
+    """
+    assert set(results) == set(tests)
+    failed = {gid for gid, result in results.items() if not result.passed}
+    assert failed == must_fail, f"{case}: failed {sorted(failed)}, expected {sorted(must_fail)}:\n" + "\n".join(
+        results[gid].output[-1500:] for gid in sorted(failed ^ must_fail)
+    )

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import psutil
@@ -159,3 +160,18 @@ def test_sandbox_limits_memory(limit_mb):
     )
     assert done.returncode != 0 and "MemoryError" in done.stderr
     assert CORRECT  # the corpus module imports cleanly
+
+
+def test_zip_collect_imports_archives_then_grades(tmp_path):
+    """Submissions in downloaded/<assignment>/archive/*.zip are imported and graded."""
+    course = _course(tmp_path, [])
+    staging = tmp_path / "zipped"
+    make_submission(course / "release" / "drill" / "drill.ipynb", staging, Hostile("carol", 6))
+    archive = course / "downloaded" / "drill" / "archive"
+    archive.mkdir(parents=True)
+    with zipfile.ZipFile(archive / "lms-export.zip", "w") as bundle:
+        bundle.write(staging / "drill.ipynb", "carol__drill.ipynb")
+    done = _grade(course, "--zip-collect")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert (course / "submitted" / "carol" / "drill" / "drill.ipynb").is_file()
+    assert _scores(course) == {"carol": 6.0}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from nbtools import SOURCE, errors_outside_tests, grade_cells, run_notebook
+from nbtools import SOURCE, assert_fails_exactly, errors_outside_tests, grade_cells, run_notebook
 
 NOTEBOOK = SOURCE / "02-threads.ipynb"
 ANSWER = "download_pages_answer"
@@ -205,11 +205,7 @@ def test_hidden_tests_judge_downloaders(case, tmp_path):
     answer, must_fail = CASES[case]
     answers = {ANSWER: answer} if answer else {}
     nb, results = run_notebook(NOTEBOOK, tmp_path, answers=answers)
-    assert set(results) == TESTS
-    failed = {gid for gid, result in results.items() if not result.passed}
-    assert failed == must_fail, f"{case}: failed {sorted(failed)}, expected {sorted(must_fail)}:\n" + "\n".join(
-        results[gid].output[-1500:] for gid in sorted(failed ^ must_fail)
-    )
+    assert_fails_exactly(results, TESTS, must_fail, case)
     if not must_fail:
         assert errors_outside_tests(nb) == []
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from nbtools import SOURCE, errors_outside_tests, grade_cells, run_notebook
+from nbtools import SOURCE, assert_fails_exactly, errors_outside_tests, grade_cells, run_notebook
 
 NOTEBOOK = SOURCE / "03-locks.ipynb"
 COUNTER = "safe_counter_answer"
@@ -214,11 +214,7 @@ CASES = {
 def test_hidden_tests_judge_answers(case, tmp_path):
     answers, must_fail = CASES[case]
     nb, results = run_notebook(NOTEBOOK, tmp_path, answers=answers)
-    assert set(results) == ALL
-    failed = {gid for gid, result in results.items() if not result.passed}
-    assert failed == must_fail, f"{case}: failed {sorted(failed)}, expected {sorted(must_fail)}:\n" + "\n".join(
-        results[gid].output[-1500:] for gid in sorted(failed ^ must_fail)
-    )
+    assert_fails_exactly(results, ALL, must_fail, case)
     if not must_fail:
         assert errors_outside_tests(nb) == []
 

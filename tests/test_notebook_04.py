@@ -11,7 +11,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from nbtools import SOURCE, errors_outside_tests, grade_cells, run_notebook
+from nbtools import SOURCE, assert_fails_exactly, errors_outside_tests, grade_cells, run_notebook
 
 NOTEBOOK = SOURCE / "04-processes.ipynb"
 WORKER = "primes_worker_answer"
@@ -178,11 +178,7 @@ def test_hidden_tests_judge_answers(case, tmp_path):
     """Right answers pass every test cell; each wrong answer fails exactly the cells meant to catch it."""
     answers, method, must_fail = CASES[case]
     nb, results = run_notebook(NOTEBOOK, tmp_path, answers=answers, start_method=method)
-    assert set(results) == ALL_TESTS
-    failed = {gid for gid, result in results.items() if not result.passed}
-    assert failed == must_fail, f"{case}: failed {sorted(failed)}, expected {sorted(must_fail)}:\n" + "\n".join(
-        results[gid].output[-1500:] for gid in sorted(failed ^ must_fail)
-    )
+    assert_fails_exactly(results, ALL_TESTS, must_fail, case)
     assert errors_outside_tests(nb) == []
     if not answers:
         printed = "".join(out.get("text", "") for cell in nb.cells for out in cell.get("outputs", []))

@@ -12,7 +12,7 @@ import time
 import nbformat
 import pytest
 
-from nbtools import SOURCE, errors_outside_tests, grade_cells, run_notebook
+from nbtools import SOURCE, assert_fails_exactly, errors_outside_tests, grade_cells, run_notebook
 
 NOTEBOOK = SOURCE / "05-queues.ipynb"
 WORKER = "queue_worker_answer"
@@ -148,11 +148,7 @@ def test_hidden_tests_judge_answers(case, tmp_path):
     started = time.monotonic()
     nb, results = run_notebook(NOTEBOOK, tmp_path, answers=answers, start_method=method)
     assert time.monotonic() - started < 60, "a deadlocked answer must fail within the tests' time limit"
-    assert set(results) == ALL_TESTS
-    failed = {gid for gid, result in results.items() if not result.passed}
-    assert failed == must_fail, f"{case}: failed {sorted(failed)}, expected {sorted(must_fail)}:\n" + "\n".join(
-        results[gid].output[-1500:] for gid in sorted(failed ^ must_fail)
-    )
+    assert_fails_exactly(results, ALL_TESTS, must_fail, case)
     assert errors_outside_tests(nb) == []
     if "joins before draining" in case:
         assert "did not return within 15 s" in results["test_queue_map_large_results"].output

@@ -10,7 +10,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from nbtools import SOURCE, errors_outside_tests, grade_cells, run_notebook
+from nbtools import SOURCE, assert_fails_exactly, errors_outside_tests, grade_cells, run_notebook
 
 NOTEBOOK = SOURCE / "06-pools.ipynb"
 READ = "read_files_answer"
@@ -146,11 +146,7 @@ def test_hidden_tests_judge_answers(case, tmp_path):
     """Right answers pass every test cell; each wrong answer fails exactly the cells meant to catch it."""
     answers, method, must_fail = CASES[case]
     nb, results = run_notebook(NOTEBOOK, tmp_path, answers=answers, start_method=method)
-    assert set(results) == ALL_TESTS
-    failed = {gid for gid, result in results.items() if not result.passed}
-    assert failed == must_fail, f"{case}: failed {sorted(failed)}, expected {sorted(must_fail)}:\n" + "\n".join(
-        results[gid].output[-1500:] for gid in sorted(failed ^ must_fail)
-    )
+    assert_fails_exactly(results, ALL_TESTS, must_fail, case)
     if not must_fail:  # a wrong answer may also break its own Check it cell
         assert errors_outside_tests(nb) == []
     assert sorted(p.name for p in (tmp_path / "corpus").iterdir())[:2] == ["doc_00.txt", "doc_01.txt"]

@@ -196,21 +196,21 @@ def test_targets_are_checked_against_the_issue():
 # -- Amdahl's law ---------------------------------------------------------------------
 
 
-def test_amdahl_speedup_known_values():
+def test_amdahl_known_values():
     """1 / ((1 - p) + p / n): p = 0.9 on 2 workers is 1/0.55; p = 1 scales perfectly."""
-    assert math.isclose(charts.amdahl_speedup(0.9, 2), 1 / 0.55)
-    assert charts.amdahl_speedup(1.0, 8) == 8.0
-    assert charts.amdahl_speedup(0.0, 8) == 1.0
+    assert math.isclose(charts._amdahl(0.9, 2), 1 / 0.55)
+    assert charts._amdahl(1.0, 8) == 8.0
+    assert charts._amdahl(0.0, 8) == 1.0
     for bad in ((-0.1, 2), (1.1, 2), (0.5, 0.5)):
         with pytest.raises(ValueError):
-            charts.amdahl_speedup(*bad)
+            charts._amdahl(*bad)
 
 
 @pytest.mark.parametrize("p", [0.0, 0.5, 0.9, 0.99, 1.0])
 def test_fit_recovers_a_known_parallel_fraction(p):
     """Exact synthetic speedups give back the p they were made from."""
     workers = [1, 2, 4, 8, 16]
-    speedups = [charts.amdahl_speedup(p, n) for n in workers]
+    speedups = [charts._amdahl(p, n) for n in workers]
     assert math.isclose(charts.fit_parallel_fraction(workers, speedups), p, abs_tol=1e-12)
 
 
@@ -218,7 +218,7 @@ def test_fit_is_least_squares_on_noisy_data():
     """Noise of +-2 % in the times moves the fitted p only a little; it stays in [0, 1]."""
     workers = [1, 2, 3, 4, 6, 8]
     noise = [1.02, 0.98, 1.01, 0.99, 1.02, 0.98]
-    speedups = [charts.amdahl_speedup(0.95, n) / e for n, e in zip(workers, noise)]
+    speedups = [charts._amdahl(0.95, n) / e for n, e in zip(workers, noise)]
     assert abs(charts.fit_parallel_fraction(workers, speedups) - 0.95) < 0.02
     assert charts.fit_parallel_fraction([1, 2, 4], [1.0, 0.8, 0.7]) == 0.0  # slower: clipped
     assert charts.fit_parallel_fraction([2, 4], [2.5, 5.0]) == 1.0  # superlinear: clipped

@@ -29,7 +29,6 @@ from .machine import describe_machine  # noqa: E402
 from .workers import TaskSpan  # noqa: E402
 
 __all__ = [
-    "amdahl_speedup",
     "fit_parallel_fraction",
     "plot_speedup",
     "plot_speedups",
@@ -121,10 +120,12 @@ def plot_timeline(
 # -- Amdahl's law -------------------------------------------------------------------
 
 
-def amdahl_speedup(parallel_fraction: float, workers: float) -> float:
+def _amdahl(parallel_fraction: float, workers: float) -> float:
     """Amdahl's law: the speedup when ``parallel_fraction`` of the work runs on ``workers``.
 
-    ``1 / ((1 - p) + p / n)``; for example ``amdahl_speedup(0.9, 2)`` is about 1.82.
+    Private, because notebook 01 asks students to write it.
+
+    ``1 / ((1 - p) + p / n)``; for example ``_amdahl(0.9, 2)`` is about 1.82.
 
     Raises:
         ValueError: if ``parallel_fraction`` is outside [0, 1] or ``workers`` < 1.
@@ -234,7 +235,7 @@ def plot_speedups(
                 continue
             ax.plot(
                 [n for n, _, _ in points],
-                [amdahl_speedup(p, i) for _, i, _ in points],
+                [_amdahl(p, i) for _, i, _ in points],
                 ":", color=color, linewidth=1.5, label=f"{kind}: Amdahl fit, p = {p:.3f}",
             )
             below = kind == "processes"

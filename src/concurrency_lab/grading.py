@@ -96,6 +96,23 @@ class HideHiddenTests(Preprocessor):
         return cell, resources
 
 
+def _refused_a_process(cell: NotebookNode) -> bool:
+    """True if the cell failed because the system refused a new process or thread.
+
+    Where the grader has no pids cgroup (not root), RLIMIT_NPROC is the cap,
+    and this is how a cell that hit it shows.
+    """
+    for out in cell.get("outputs", []):
+        if out.get("output_type") != "error":
+            continue
+        text = f"{out.get('ename', '')}: {out.get('evalue', '')}"
+        if out.get("ename") == "BlockingIOError" or "can't start new thread" in text or (
+            "Resource temporarily unavailable" in text
+        ):
+            return True
+    return False
+
+
 class ResilientExecute(Execute):
     """nbgrader's Execute, but a dead or unresponsive kernel costs one cell, not the notebook.
 
@@ -136,7 +153,7 @@ class ResilientExecute(Execute):
         hits = self._pids_limit_hits()
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
-            if self._pids_limit_hits() > hits:
+            if self._pids_limit_hits() > hits or _refused_a_process(cell):
                 killed = self._kill_kernel_children()
                 self._report(cell, index, f"hit the process limit; {killed} processes killed", resources)
         except (DeadKernelError, CellTimeoutError) as error:
