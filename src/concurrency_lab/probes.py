@@ -1,0 +1,61 @@
+"""Probes for test cells: call a student's function without letting it hang the grader.
+
+A deadlocked answer must fail its test cell with a clear message, not stall
+the notebook until nbgrader's cell timeout (or forever, in a student's
+JupyterLab). :func:`call_within` runs the call in a daemon thread and gives up
+after a deadline, killing any worker processes it left running.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+__all__ = ["call_within"]
+
+T = TypeVar("T")
+
+
+def call_within(
+    seconds: float,
+    func: Callable[..., T],
+    *args: Any,
+    name: str | None = None,
+    hint: str = "",
+    **kwargs: Any,
+) -> T:
+    """Return ``func(*args, **kwargs)``, or fail if it takes longer than ``seconds``.
+
+    The call runs in a daemon thread; its exception, if any, is raised here.
+
+    Args:
+        seconds: the deadline, in seconds.
+        func: the function under test.
+        name: the name the failure message gives (default: ``func.__name__``).
+        hint: a sentence added to the failure message, saying what usually causes the hang.
+
+    Raises:
+        AssertionError: after ``seconds``, naming ``func``; the child processes that
+            multiprocessing started are killed first, so none is left running.
+    """
+    box: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            box["value"] = func(*args, **kwargs)
+        except BaseException as error:  # handed back to the caller below
+            box["error"] = error
+
+    worker = threading.Thread(target=call, name="call_within", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        for child in multiprocessing.active_children():
+            child.kill()
+        message = f"{name or getattr(func, '__name__', repr(func))} did not return within {seconds} s"
+        raise AssertionError(f"{message}. {hint}" if hint else message)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
