@@ -48,9 +48,11 @@ notebooks: install
 	CONCURRENCY_LAB_QUICK=1 $(PYTEST) --nbval --nbval-sanitize-with tests/sanitize.cfg .build/nbval/notebooks
 	$(PYTEST) --nbval-lax .build/nbval/source/day3
 
+# Validates copies, because running a notebook writes files next to it.
 release: install
 	$(BIN)/nbgrader generate_assignment day3 --force
-	$(BIN)/nbgrader validate --invert release/day3/*.ipynb
+	rm -rf .build/release && mkdir -p .build && cp -r release/day3 .build/release
+	$(BIN)/nbgrader validate --invert .build/release/*.ipynb
 
 # Grades everything in submitted/ (only what changed; FORCE=1 for all) with
 # $(JOBS) workers, then feedback and grades.csv. See python -m concurrency_lab.grader --help.
