@@ -186,6 +186,19 @@ def download_pages(urls, max_threads=8, timeout=5.0):
     return results
 '''
 
+POOL = FETCH + '''
+
+def download_pages(urls, max_threads=8, timeout=5.0):
+    """Wrong here: right results and bounds, but a ThreadPoolExecutor does the threading."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if max_threads < 1:
+        raise ValueError("max_threads must be >= 1")
+    unique = list(dict.fromkeys(urls))
+    with ThreadPoolExecutor(max_workers=max_threads) as pool:
+        return dict(zip(unique, pool.map(lambda url: fetch_one(url, timeout), unique)))
+'''
+
 # name: (answer, tests that must fail)
 CASES = {
     "reference solution": (None, set()),
@@ -193,6 +206,7 @@ CASES = {
     "thread per URL behind a semaphore": (SEMAPHORE, set()),
     "sequential downloader": (SEQUENTIAL, {"test_download_bounded_threads"}),
     "unbounded: one thread per URL": (UNBOUNDED, {"test_download_bounded_threads"}),
+    "a thread pool instead of threads": (POOL, {"test_download_bounded_threads"}),
     "no error handling, no de-duplication": (
         NO_ERROR_HANDLING,
         {"test_download_result_type", "test_download_errors_classified", "test_download_edge_cases"},
