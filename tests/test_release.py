@@ -28,12 +28,6 @@ def _course_files(folder):
     return [folder / name for name in listed if (folder / name).is_file()]
 
 
-def _comparable(path):
-    """A notebook's JSON with nothing that legitimately varies between generations."""
-    data = json.loads(path.read_text())
-    return data
-
-
 def test_release_lists_the_same_notebooks_as_source():
     """Every source notebook has a release copy and nothing else is released."""
     assert _names(SOURCE_NOTEBOOKS) == _names(RELEASE_NOTEBOOKS)
@@ -50,7 +44,7 @@ def test_release_is_what_generate_assignment_makes_now(tmp_path):
     assert fresh_files == committed, "release/ is out of sync with source/: run `make release`"
     for rel in committed:
         if rel.suffix == ".ipynb":
-            assert _comparable(fresh / rel) == _comparable(RELEASE / rel), (
+            assert json.loads((fresh / rel).read_text()) == json.loads((RELEASE / rel).read_text()), (
                 f"release/day3/{rel} is out of sync with source/: run `make release`"
             )
         else:
@@ -69,6 +63,18 @@ def test_release_has_header_and_no_solutions_or_hidden_tests(path):
     assert all(cell.get("outputs", []) == [] for cell in nb.cells if cell.cell_type == "code")
     answers = [c for c in grade_cells(nb).values() if c.metadata["nbgrader"].get("solution")]
     assert answers and all("raise NotImplementedError" in c.source for c in answers)
+
+
+@pytest.mark.parametrize("path", SOURCE_NOTEBOOKS, ids=_names(SOURCE_NOTEBOOKS))
+def test_test_cells_have_docstrings_hidden_tests_and_ten_points(path):
+    """Each test cell starts with a docstring and keeps its decisive checks hidden; 10 points a notebook."""
+    nb = nbformat.read(path, as_version=4)
+    tests = {gid: c for gid, c in grade_cells(nb).items() if c.metadata["nbgrader"].get("grade")}
+    assert tests
+    for gid, cell in tests.items():
+        assert cell.source.startswith('"""'), f"{gid} should start with a docstring"
+        assert "### BEGIN HIDDEN TESTS" in cell.source, f"{gid} has no hidden tests"
+    assert sum(c.metadata["nbgrader"]["points"] for c in tests.values()) == 10
 
 
 @pytest.mark.parametrize("path", SOURCE_NOTEBOOKS, ids=_names(SOURCE_NOTEBOOKS))
