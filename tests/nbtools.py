@@ -17,6 +17,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from concurrency_lab.grading import use_ipc_transport
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "source" / "day3"
 RELEASE = ROOT / "release" / "day3"
@@ -36,6 +38,15 @@ def grade_cells(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
 def test_cell_ids(nb: nbformat.NotebookNode) -> list[str]:
     """The grade_ids of the autograder test cells, in notebook order."""
     return [gid for gid, cell in grade_cells(nb).items() if cell.metadata["nbgrader"].get("grade")]
+
+
+class IpcNotebookClient(NotebookClient):
+    """nbclient on Unix sockets: no TCP port for another test to take while the kernel starts."""
+
+    def create_kernel_manager(self):  # noqa: D102 (nbclient's)
+        km = super().create_kernel_manager()
+        use_ipc_transport(km)
+        return km
 
 
 @dataclass
@@ -98,7 +109,7 @@ def run_notebook(
         if grade_id not in cells:
             raise KeyError(f"{path.name} has no cell with grade_id {grade_id!r}")
         cells[grade_id].source = source
-    client = NotebookClient(
+    client = IpcNotebookClient(
         nb,
         timeout=timeout,
         allow_errors=True,

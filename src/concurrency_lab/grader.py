@@ -351,7 +351,8 @@ def grade_student(settings: GradeSettings, student: str) -> StudentResult:
     if events.exists():
         for line in events.read_text().splitlines():
             event = json.loads(line)
-            where = event.get("grade_id") or f"cell {event.get('cell')}"
+            cell = event.get("cell")
+            where = event.get("grade_id") or ("start-up" if cell is None else f"cell {cell}")
             notes.append(f"{event.get('notebook')}: {where}: {event.get('reason')}")
     if killed:
         notes.append(f"killed {killed} process(es) left behind")

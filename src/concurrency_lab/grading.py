@@ -8,9 +8,13 @@ hidden assert shows its own source line in the traceback
 
 from __future__ import annotations
 
+import atexit
 import copy
 import json
 import os
+import shutil
+import tempfile
+import uuid
 from typing import Any
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -19,7 +23,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer, Unicode
 
-__all__ = ["HideHiddenTests", "ResilientExecute", "strip_hidden_tests"]
+__all__ = ["HideHiddenTests", "ResilientExecute", "strip_hidden_tests", "use_ipc_transport"]
 
 BEGIN = "BEGIN HIDDEN TESTS"
 END = "END HIDDEN TESTS"
@@ -34,6 +38,34 @@ while True:
         break
 del _os
 """
+
+
+_IPC_DIR: str | None = None
+
+
+def use_ipc_transport(km: Any) -> bool:
+    """Make a kernel manager talk to its kernel over Unix sockets (POSIX only).
+
+    Over TCP, jupyter_client finds free ports by binding and releasing them,
+    and the kernel binds them a moment later. Any process on the machine can
+    take one in between (another kernel starting, a page server, a client's
+    ephemeral port): the kernel fails with "Address already in use" and hangs
+    until the start-up timeout. Sockets named in a private folder cannot be
+    taken. Call this before the kernel starts.
+
+    Returns:
+        True if the manager now uses IPC; False on Windows, where it keeps TCP.
+    """
+    global _IPC_DIR
+    if os.name != "posix":
+        return False
+    if _IPC_DIR is None or not os.path.isdir(_IPC_DIR):
+        # Short: a socket path must fit in 104 bytes on macOS.
+        _IPC_DIR = tempfile.mkdtemp(prefix="cl-kernels-")
+        atexit.register(shutil.rmtree, _IPC_DIR, True)
+    km.transport = "ipc"
+    km.ip = os.path.join(_IPC_DIR, uuid.uuid4().hex[:12])
+    return True
 
 
 def strip_hidden_tests(source: str, begin: str = BEGIN, end: str = END) -> tuple[str, bool]:
@@ -127,11 +159,44 @@ class ResilientExecute(Execute):
 
     Each such event is appended as one JSON line to the file named by the
     environment variable ``CONCURRENCY_LAB_GRADER_EVENTS``, for the report.
+
+    Kernels talk over Unix sockets where there are any (see
+    :func:`use_ipc_transport`), and a kernel that fails to start is started
+    again, up to ``kernel_start_attempts`` times, instead of losing the
+    submission.
     """
 
     max_restarts = Integer(
         8, help="Give up restarting after this many kernel deaths in one notebook"
     ).tag(config=True)
+    kernel_start_attempts = Integer(
+        3, help="Start a kernel that fails to come up again, up to this many attempts in all"
+    ).tag(config=True)
+    ipc_transport = Bool(
+        os.name == "posix",
+        help="Talk to kernels over Unix sockets rather than TCP ports (no port races); POSIX only",
+    ).tag(config=True)
+
+    def create_kernel_manager(self) -> Any:
+        """nbclient's kernel manager, on Unix sockets when ``ipc_transport`` is set."""
+        km = super().create_kernel_manager()
+        if self.ipc_transport:
+            use_ipc_transport(km)
+        return km
+
+    def start_new_kernel_client(self) -> Any:
+        """Connect to the new kernel; if it never comes up, start a fresh one and try again."""
+        for attempt in range(1, self.kernel_start_attempts + 1):
+            try:
+                return super().start_new_kernel_client()
+            except Exception as error:  # nbclient has already shut the failed kernel down
+                if attempt >= self.kernel_start_attempts:
+                    raise
+                self.log.warning("Kernel start %d failed (%s); starting a new kernel", attempt, error)
+                self._report_event(f"a kernel failed to start ({error}); started again")
+                self.km = self.create_kernel_manager()
+                self.start_new_kernel()
+        raise AssertionError("unreachable")
 
     def preprocess(
         self, nb: NotebookNode, resources: Any = None, km: Any = None
@@ -224,15 +289,19 @@ class ResilientExecute(Execute):
     def _report(
         self, cell: NotebookNode, index: int, reason: str, resources: dict[str, Any]
     ) -> None:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        self._report_event(reason, resources, cell=index, grade_id=grade_id)
+
+    def _report_event(self, reason: str, resources: dict[str, Any] | None = None, **where: Any) -> None:
         path = os.environ.get("CONCURRENCY_LAB_GRADER_EVENTS")
         if not path:
             return
-        meta = (resources or {}).get("nbgrader", {})
+        meta = (resources or getattr(self, "resources", None) or {}).get("nbgrader", {})
         event = {
             "student": meta.get("student"),
             "notebook": meta.get("notebook"),
-            "cell": index,
-            "grade_id": cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"),
+            "cell": where.get("cell"),
+            "grade_id": where.get("grade_id"),
             "reason": reason,
         }
         with open(path, "a", encoding="utf-8") as handle:
