@@ -144,16 +144,30 @@ def errors_outside_tests(nb: nbformat.NotebookNode) -> list[str]:
     return found
 
 
-def nbgrader(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    """Run the ``nbgrader`` command of this environment in ``cwd``."""
-    return subprocess.run(
-        [str(BIN / "nbgrader"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
-    )
+# nbgrader validate starts its kernel over TCP (only autograde uses ResilientExecute):
+# jupyter_client picks free ports, and another process can take one before the kernel
+# binds it. That failure is the machine's, not the notebook's: run the command again.
+PORT_RACE = "zmq.error.ZMQError: Address already in use"
+
+
+def nbgrader(*args: str, cwd: Path, timeout: int = 600, attempts: int = 3) -> subprocess.CompletedProcess[str]:
+    """Run the ``nbgrader`` command of this environment in ``cwd``.
+
+    A run whose kernel lost its TCP port to another process is run again, up to
+    ``attempts`` runs in all; any other outcome is returned as it is.
+    """
+    for _ in range(attempts):
+        done = subprocess.run(
+            [str(BIN / "nbgrader"), *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
+        )
+        if PORT_RACE not in done.stdout + done.stderr:
+            break
+    return done
 
 
 def make_course(tmp: Path) -> Path:
