@@ -54,14 +54,18 @@ def use_ipc_transport(km: Any) -> bool:
     taken. Call this before the kernel starts.
 
     Returns:
-        True if the manager now uses IPC; False on Windows, where it keeps TCP.
+        True if the manager now uses IPC; False where it keeps TCP (Windows, or
+        no writable temporary folder).
     """
     global _IPC_DIR
     if os.name != "posix":
         return False
     if _IPC_DIR is None or not os.path.isdir(_IPC_DIR):
-        # Short: a socket path must fit in 104 bytes on macOS.
-        _IPC_DIR = tempfile.mkdtemp(prefix="cl-kernels-")
+        try:
+            # Short: a socket path must fit in 104 bytes on macOS.
+            _IPC_DIR = tempfile.mkdtemp(prefix="cl-kernels-")
+        except OSError:  # no writable temporary folder: TCP still works
+            return False
         atexit.register(shutil.rmtree, _IPC_DIR, True)
     km.transport = "ipc"
     km.ip = os.path.join(_IPC_DIR, uuid.uuid4().hex[:12])
