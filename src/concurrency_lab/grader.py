@@ -321,15 +321,15 @@ def _state_path(settings: GradeSettings, student: str) -> Path:
     return settings.root / WORK / "state" / settings.assignment / f"{student}.json"
 
 
-def _db_url(settings: GradeSettings) -> str:
-    config = _nbgrader_config(settings)
+def _db_url(settings: GradeSettings, config) -> str:
+    """The gradebook the nbgrader ``config`` names, by default the course's SQLite file."""
     return config.CourseDirectory.get("db_url") or f"sqlite:///{settings.root / 'gradebook.db'}"
 
 
-def _scores(settings: GradeSettings, student: str) -> tuple[float, float]:
+def _scores(settings: GradeSettings, student: str, config) -> tuple[float, float]:
     from nbgrader.api import Gradebook
 
-    with Gradebook(_db_url(settings)) as gradebook:
+    with Gradebook(_db_url(settings, config)) as gradebook:
         submission = gradebook.find_submission(settings.assignment, student)
         return float(submission.score), float(submission.max_score)
 
@@ -345,7 +345,8 @@ def grade_student(settings: GradeSettings, student: str) -> StudentResult:
     events.parent.mkdir(parents=True, exist_ok=True)
     events.unlink(missing_ok=True)
     os.environ["CONCURRENCY_LAB_GRADER_EVENTS"] = str(events)
-    api = NbGraderAPI(config=_nbgrader_config(settings))
+    config = _nbgrader_config(settings)
+    api = NbGraderAPI(config=config)
     outcome = api.autograde(settings.assignment, student, force=True, create=True)
     killed = kill_strays()
     if events.exists():
@@ -360,7 +361,7 @@ def grade_student(settings: GradeSettings, student: str) -> StudentResult:
         log = (outcome.get("error") or outcome.get("log") or "").strip().splitlines()
         notes.append("nbgrader failed: " + (log[-1] if log else "no log"))
         return StudentResult(student, "error", seconds=time.perf_counter() - start, notes=notes)
-    score, max_score = _scores(settings, student)
+    score, max_score = _scores(settings, student, config)
     result = StudentResult(student, "graded", score, max_score, time.perf_counter() - start, notes)
     state = _state_path(settings, student)
     state.parent.mkdir(parents=True, exist_ok=True)
@@ -455,7 +456,7 @@ def _check_assignment(settings: GradeSettings) -> str | None:
     """A message if the gradebook does not know the assignment yet, else None."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    with Gradebook(_db_url(settings)) as gradebook:
+    with Gradebook(_db_url(settings, _nbgrader_config(settings))) as gradebook:
         try:
             gradebook.find_assignment(settings.assignment)
         except MissingEntry:
