@@ -1,0 +1,643 @@
+"""Hints: test failures written to be shown to the student, and the measurements behind them.
+
+A hidden test must not show its source, its inputs or the answer it expects,
+but the student should still learn what went wrong in *their* run. A test
+fails with :func:`fail_with_hint` to say so: the feedback filter shows the
+message of a :class:`Hint` and withholds everything else (the test's source,
+tracebacks, plain ``assert`` messages).
+
+The rest of this module measures what a hint reports, on the student's own
+code:
+
+* :class:`TrackedLock` and :func:`deadlock_report`: which threads were
+  blocked, on which locks, holding which: the lock wait-for cycle;
+* :func:`hang_report`: where every thread stood in the student's code when a
+  call was given up on (:func:`format_thread_dump` does the same for a
+  ``faulthandler`` dump taken from outside the kernel);
+* :func:`lost_updates`: how many increments were lost;
+* :class:`CpuSplit`: CPU seconds spent in this process and in its children
+  (did the work run in child processes?);
+* :class:`CallSpy`: which threads made a call, and how many calls were in
+  flight at once;
+* :class:`Leftovers`: the processes and threads a call left running.
+"""
+
+from __future__ import annotations
+
+import _thread
+import contextlib
+import linecache
+import os
+import re
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any, NoReturn
+
+__all__ = [
+    "HINT_ENAME",
+    "CallSpy",
+    "CpuSplit",
+    "Hint",
+    "Leftovers",
+    "TrackedLock",
+    "deadlock_report",
+    "fail_with_hint",
+    "format_thread_dump",
+    "hang_report",
+    "is_cell_file",
+    "lost_updates",
+]
+
+
+class Hint(AssertionError):
+    """A failed check whose message is written to be shown to the student.
+
+    It is an ``AssertionError``, so a test cell that raises it fails like any
+    other test. Its message must describe the student's run, never the test:
+    no test source, no hidden inputs, no expected values that give the answer away.
+    """
+
+
+HINT_ENAME = Hint.__name__
+"""The ``ename`` a :class:`Hint` has in a notebook's error output."""
+
+
+def fail_with_hint(message: str) -> NoReturn:
+    """Fail the current test with ``message``, which the feedback shows to the student.
+
+    Raises:
+        Hint: always.
+    """
+    raise Hint(message)
+
+
+# --------------------------------------------------------------------------
+# Deadlocks: locks that know who holds them and who waits for them.
+
+_BOOKS = _thread.allocate_lock()  # guards the two tables below; never held while blocking
+_HOLDING: dict[int, list[TrackedLock]] = {}  # thread ident -> tracked locks it holds, in order
+_WAITING: dict[int, TrackedLock] = {}  # thread ident -> the tracked lock it waits for
+_LOCKS: weakref.WeakSet[TrackedLock] = weakref.WeakSet()
+
+
+class TrackedLock:
+    """A ``threading.Lock`` that records its owner thread and the threads waiting for it.
+
+    It has the same methods as a ``Lock`` (``acquire(blocking, timeout)``,
+    ``release``, ``locked``, ``with``), so a test can put one where a student's
+    code expects a lock, such as an account's ``lock`` attribute. Like a
+    ``Lock`` it is not re-entrant, and any thread may release it.
+
+    Args:
+        name: how a report names the lock, for example ``"alice.lock"``.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._lock = _thread.allocate_lock()
+        self._owner: int | None = None
+        with _BOOKS:
+            _LOCKS.add(self)
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Take the lock, as ``Lock.acquire`` does; while blocked, the lock lists this thread as waiting."""
+        me = threading.get_ident()
+        if blocking:
+            with _BOOKS:
+                _WAITING[me] = self
+        try:
+            got = self._lock.acquire(blocking, timeout)
+        finally:
+            with _BOOKS:
+                if _WAITING.get(me) is self:
+                    del _WAITING[me]
+        if got:
+            with _BOOKS:
+                self._owner = me
+                _HOLDING.setdefault(me, []).append(self)
+        return got
+
+    def release(self) -> None:
+        """Release the lock, as ``Lock.release`` does (``RuntimeError`` if it is not held)."""
+        with _BOOKS:
+            owner = self._owner
+            self._lock.release()  # raises RuntimeError, books untouched, if not held
+            self._owner = None
+            held = _HOLDING.get(owner, []) if owner is not None else []
+            if self in held:
+                held.remove(self)
+                if not held:
+                    del _HOLDING[owner]
+
+    def locked(self) -> bool:
+        """True if some thread holds the lock."""
+        return self._lock.locked()
+
+    @property
+    def owner(self) -> int | None:
+        """The ident of the thread that holds the lock, or None."""
+        return self._owner
+
+    def waiters(self) -> list[int]:
+        """The idents of the threads blocked in ``acquire`` on this lock."""
+        with _BOOKS:
+            return [ident for ident, lock in _WAITING.items() if lock is self]
+
+    __enter__ = acquire
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        state = "locked" if self.locked() else "unlocked"
+        return f"<TrackedLock {self.name} {state}>"
+
+
+def _thread_names() -> dict[int, str]:
+    return {thread.ident: thread.name for thread in threading.enumerate() if thread.ident is not None}
+
+
+def deadlock_report(locks: Iterable[TrackedLock] | None = None) -> str:
+    """Describe the threads blocked on tracked locks: the wait-for cycles first.
+
+    Threads are numbered ``thread-1``, ``thread-2``, ... in the order the
+    report first meets them. A cycle reads, for example,
+    "thread-1 holds alice.lock and waits for bob.lock; thread-2 holds bob.lock
+    and waits for alice.lock". A lock still held by a thread that has ended is
+    named too (a lock that was never released).
+
+    Args:
+        locks: the locks to look at (default: every tracked lock alive).
+
+    Returns:
+        The report, or "" if no thread is blocked on these locks and none is
+        held by a finished thread.
+    """
+    with _BOOKS:
+        chosen = list(_LOCKS) if locks is None else list(locks)
+        mine = {id(lock) for lock in chosen}
+        waiting = {ident: lock for ident, lock in _WAITING.items() if id(lock) in mine}
+        holding = {ident: [lock for lock in held if id(lock) in mine] for ident, held in _HOLDING.items()}
+        owners = {id(lock): lock._owner for lock in chosen}
+    alive = _thread_names()
+    labels: dict[int, str] = {}
+
+    def label(ident: int) -> str:
+        if ident not in labels:
+            labels[ident] = f"thread-{len(labels) + 1}"
+        return labels[ident]
+
+    def held_by(ident: int) -> str:
+        held = holding.get(ident) or []
+        return "holds " + " and ".join(lock.name for lock in held) if held else "holds no tracked lock"
+
+    sentences: list[str] = []
+    in_cycle: set[int] = set()
+    # Start each cycle at the thread holding the first lock by name, so a report reads the same every run.
+    for start in sorted(waiting, key=lambda ident: [lock.name for lock in holding.get(ident) or []] or ["~"]):
+        if start in in_cycle:
+            continue
+        path, ident = [], start
+        while ident in waiting and ident not in path:
+            path.append(ident)
+            ident = owners.get(id(waiting[ident]))
+            if ident is None:
+                break
+        if ident is None or ident not in path:
+            continue
+        cycle = path[path.index(ident) :]
+        in_cycle.update(cycle)
+        parts = []
+        for member in cycle:
+            wanted = waiting[member]
+            if owners.get(id(wanted)) == member:
+                parts.append(
+                    f"{label(member)} {held_by(member)} and waits for {wanted.name} again "
+                    "(a Lock is not re-entrant: the thread that holds it cannot take it twice)"
+                )
+            else:
+                parts.append(f"{label(member)} {held_by(member)} and waits for {wanted.name}")
+        sentences.append("; ".join(parts))
+    for ident, wanted in sorted(waiting.items(), key=lambda item: item[1].name):
+        if ident in in_cycle:
+            continue
+        owner = owners.get(id(wanted))
+        whom = f"held by {label(owner)}" if owner is not None else "free again"
+        sentences.append(f"{label(ident)} {held_by(ident)} and waits for {wanted.name} ({whom})")
+    for lock in sorted(chosen, key=lambda lock: lock.name):
+        owner = owners.get(id(lock))
+        if owner is not None and owner not in alive:
+            sentences.append(f"{lock.name} is still held by a thread that has finished: it was never released")
+    return ". ".join(sentences)
+
+
+# --------------------------------------------------------------------------
+# Hangs: where each thread stood in the student's code.
+
+HIDDEN_MARK = "BEGIN HIDDEN TESTS"
+_CELL_FILE = re.compile(r"(ipykernel_\d+[/\\]\d+\.py$)|(^<ipython-input-\d+-[0-9a-f]+>$)")
+
+
+def is_cell_file(filename: str) -> bool:
+    """True if ``filename`` is where IPython compiled a notebook cell."""
+    return bool(_CELL_FILE.search(filename))
+
+
+def _in_folder(filename: str, folder: str) -> bool:
+    return os.path.dirname(os.path.abspath(filename)) == folder
+
+
+def _student_source(filename: str, lineno: int, folder: str) -> str | None:
+    """The source line of a student's frame, or None if the frame is not the student's.
+
+    A student's frames run in notebook cells and in modules next to the
+    notebook (``%%writefile``). A cell holding hidden tests is never the
+    student's: nothing from it is shown, not even a line number.
+    """
+    if not (is_cell_file(filename) or (filename.endswith(".py") and _in_folder(filename, folder))):
+        return None
+    lines = linecache.getlines(filename)
+    if any(HIDDEN_MARK in line for line in lines):
+        return None
+    return lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
+
+
+@dataclass
+class _Frame:
+    filename: str
+    lineno: int
+    function: str
+
+
+def _format_stacks(stacks: list[tuple[str, list[_Frame]]], source: Callable[[str, int], str | None], title: str) -> str:
+    """Shared by :func:`hang_report` and :func:`format_thread_dump`: frames outermost first."""
+    blocks = []
+    for label, frames in stacks:
+        lines = []
+        last = -1
+        for index, frame in enumerate(frames):
+            text = source(frame.filename, frame.lineno)
+            if text is None:
+                continue
+            lines.append(f"  in {frame.function}, line {frame.lineno}: {text}")
+            last = index
+        if not lines:
+            continue
+        if last + 1 < len(frames):  # the call it was inside, below the student's code
+            inner = frames[last + 1]
+            lines.append(f"    (inside {inner.function}, {os.path.basename(inner.filename)})")
+        blocks.append(f"{label}:\n" + "\n".join(lines))
+    if not blocks:
+        return ""
+    return f"{title}\n" + "\n".join(blocks)
+
+
+def _frames(frame: FrameType | None) -> list[_Frame]:
+    found = []
+    while frame is not None:
+        code = frame.f_code
+        found.append(_Frame(code.co_filename, frame.f_lineno, getattr(code, "co_qualname", code.co_name)))
+        frame = frame.f_back
+    return found[::-1]
+
+
+def hang_report(threads: Iterable[int] | None = None, folder: str | None = None) -> str:
+    """Where every thread of this process stands in the student's code, right now.
+
+    Call it when giving up on a call (a deadlock, an endless wait): it shows,
+    per thread, the student's frames (outermost first) and the library call
+    it was inside. Frames of cells that hold hidden tests are left out.
+
+    Args:
+        threads: the thread idents to show (default: every thread but the caller).
+        folder: where the student's modules are (default: the current folder).
+
+    Returns:
+        The report, or "" if no thread is in the student's code.
+    """
+    folder = os.path.abspath(folder or os.getcwd())
+    names = _thread_names()
+    frames = sys._current_frames()
+    me = threading.get_ident()
+    chosen = [ident for ident in frames if ident != me] if threads is None else list(threads)
+    stacks = []
+    for number, ident in enumerate(chosen, start=1):
+        if ident in frames:
+            name = names.get(ident, "")
+            if ident == threading.main_thread().ident:
+                label = "main thread"
+            elif _DEFAULT_NAME.match(name):  # "Thread-3 (func)" names the target, maybe a test's helper
+                label = f"thread {number}"
+            else:
+                label = f"thread {name!r}"
+            stacks.append((label, _frames(frames[ident])))
+    return _format_stacks(
+        stacks,
+        lambda filename, lineno: _student_source(filename, lineno, folder),
+        "Where each thread was in your code when it was stopped (outermost call first):",
+    )
+
+
+_DEFAULT_NAME = re.compile(r"^Thread-\d+( \(.*\))?$")
+_DUMP_THREAD = re.compile(r"^(Current thread|Thread) (0x[0-9a-f]+)")
+_DUMP_FRAME = re.compile(r'^\s+File "(.*)", line (\d+) in (.+)$')
+
+
+def format_thread_dump(dump: str, source: Callable[[str, int], str | None]) -> str:
+    """Turn a ``faulthandler`` all-threads dump into the student's view of it.
+
+    Args:
+        dump: what ``faulthandler.dump_traceback(all_threads=True)`` wrote
+            (innermost frame first, as it writes them).
+        source: gives the source line to show for a frame, or None to leave
+            the frame out (library code, hidden tests).
+
+    Returns:
+        The report in :func:`hang_report`'s form, or "" if no thread was in
+        the student's code.
+    """
+    stacks: list[tuple[str, list[_Frame]]] = []
+    current: list[_Frame] | None = None
+    for line in dump.splitlines():
+        head = _DUMP_THREAD.match(line)
+        if head:
+            current = []
+            stacks.append(("", current))
+            continue
+        frame = _DUMP_FRAME.match(line)
+        if frame and current is not None:
+            current.append(_Frame(frame.group(1), int(frame.group(2)), frame.group(3)))
+    labelled = []
+    others = 0
+    for _, frames in stacks:
+        frames.reverse()  # faulthandler writes the innermost frame first
+        if any(f.function == "start" and f.filename.endswith("kernelapp.py") for f in frames):
+            label = "main thread"
+        else:
+            others += 1
+            label = f"thread {others}"
+        labelled.append((label, frames))
+    return _format_stacks(
+        labelled, source, "Where each thread was in your code when the cell was interrupted (outermost call first):"
+    )
+
+
+# --------------------------------------------------------------------------
+# Lost updates, and where the work ran.
+
+
+def lost_updates(expected: int, got: Any, what: str = "increments") -> str:
+    """Say how many of ``expected`` updates are missing from ``got``, e.g. "37 of 400 increments were lost"."""
+    if type(got) is not int:
+        return f"the count is {got!r}, not an int"
+    if got == expected:
+        return ""
+    if got < expected:
+        return f"{expected - got} of {expected} {what} were lost"
+    return f"the count is {got - expected} higher than the {expected} {what} made"
+
+
+@dataclass
+class CpuSplit:
+    """CPU seconds this process and its joined child processes used inside a ``with`` block.
+
+    ``children`` counts only child processes that ended and were waited for
+    inside the block (``os.times``), which is how a ``with Pool(...)`` block or
+    a joined ``Process`` ends.
+    """
+
+    here: float = 0.0
+    children: float = 0.0
+    pid: int = field(default_factory=os.getpid)
+
+    def __enter__(self) -> CpuSplit:
+        self._before = os.times()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        after = os.times()
+        self.here = (after.user + after.system) - (self._before.user + self._before.system)
+        self.children = (after.children_user + after.children_system) - (
+            self._before.children_user + self._before.children_system
+        )
+
+    def ran_here(self, what: str, reference: float) -> str:
+        """A hint if the work ran in this process; "" if child processes did it.
+
+        Args:
+            what: the work, as the hint names it ("the counting").
+            reference: CPU seconds the work costs when done in one process.
+        """
+        if self.here < 0.5 * reference and self.children > 0.5 * reference:
+            return ""
+        return (
+            f"{what} ran in this kernel (pid {self.pid}), not in child processes: this kernel used "
+            f"{self.here:.2f} s of CPU time and child processes {self.children:.2f} s, "
+            f"for work that takes {reference:.2f} s in one process"
+        )
+
+
+# --------------------------------------------------------------------------
+# Bounds and places: which threads made a call, and how many at once.
+
+_POOL_MODULES = ("concurrent.futures.thread", "multiprocessing.pool")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call a :class:`CallSpy` saw."""
+
+    thread: int
+    thread_name: str
+    pooled: bool
+    pid: int
+
+
+class CallSpy:
+    """Wraps a function and records, for each call, its thread, and the calls in flight.
+
+    Use it as the function itself (``opener=spy``), or put it in a class's
+    place with :meth:`patched`. Record the thread that calls the student's
+    function with :meth:`calling`, so :meth:`place` can tell "in the calling
+    thread" from "in a pool".
+
+    Args:
+        func: the function to call.
+        delay: seconds to sleep in each call before calling ``func`` (so that
+            calls that can overlap do overlap).
+    """
+
+    def __init__(self, func: Callable[..., Any], delay: float = 0.0) -> None:
+        self.func = func
+        self.delay = delay
+        self.calls: list[Call] = []
+        self.now = 0
+        self.peak = 0
+        self.caller: int | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        thread = threading.current_thread()
+        target = getattr(thread, "_target", None)
+        pooled = getattr(target, "__module__", "") in _POOL_MODULES
+        with self._lock:
+            self.calls.append(Call(threading.get_ident(), thread.name, pooled, os.getpid()))
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        try:
+            if self.delay:
+                time.sleep(self.delay)
+            return self.func(*args, **kwargs)
+        finally:
+            with self._lock:
+                self.now -= 1
+
+    def reset(self) -> None:
+        """Forget every call seen so far."""
+        with self._lock:
+            self.calls, self.now, self.peak, self.caller = [], 0, 0, None
+
+    @contextlib.contextmanager
+    def patched(self, owner: Any, name: str) -> Iterator[CallSpy]:
+        """Replace ``owner.name`` by this spy (bound like a method) inside the block."""
+        original = getattr(owner, name)
+        self.func = original
+
+        def spied(*args: Any, **kwargs: Any) -> Any:
+            return self(*args, **kwargs)
+
+        setattr(owner, name, spied)
+        try:
+            yield self
+        finally:
+            setattr(owner, name, original)
+
+    def calling(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """``func``, wrapped so the spy knows which thread called it."""
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.caller = threading.get_ident()
+            return func(*args, **kwargs)
+
+        return call
+
+    @property
+    def threads(self) -> set[int]:
+        """The distinct threads that made calls."""
+        return {call.thread for call in self.calls}
+
+    def place(self, what: str, func: str = "your function") -> str:
+        """Where the calls ran, as a hint: "" if all ran in a pool's threads.
+
+        For example "reading ran in the main thread (the one that called
+        read_files), not in a pool" or "reading ran in 3 threads you started
+        yourself, not in a pool".
+        """
+        if not self.calls or all(call.pooled for call in self.calls):
+            return ""
+        if self.caller is not None and any(call.thread == self.caller for call in self.calls):
+            return f"{what} ran in the main thread (the one that called {func}), not in a pool"
+        own = {call.thread for call in self.calls if not call.pooled}
+        return f"{what} ran in {len(own)} thread{'s' if len(own) != 1 else ''} you started yourself, not in a pool"
+
+    def bounds(self, what: str, limit_name: str, limit: int, want: int, peak: int | None = None) -> str:
+        """A hint when the calls in flight at once were not ``want``: "" otherwise.
+
+        Args:
+            what: the calls, plural ("requests").
+            limit_name: the parameter that sets the bound ("max_threads").
+            limit: its value in this run.
+            want: how many should have been in flight at the peak.
+            peak: the peak measured elsewhere (a server's count); default: this spy's.
+        """
+        peak = self.peak if peak is None else peak
+        if peak == want:
+            return ""
+        used = len(self.threads)
+        return (
+            f"with {limit_name}={limit}, at most {peak} {what} were in flight at once (expected {want}); "
+            f"your code made them from {used} thread{'s' if used != 1 else ''}"
+        )
+
+
+# --------------------------------------------------------------------------
+# Clean-up: what a call left running.
+
+
+def _describe_process(proc: Any) -> str:
+    try:
+        command = " ".join(proc.cmdline()) or proc.name()
+    except Exception:  # it ended, or we may not look: the pid is enough
+        command = "?"
+    if len(command) > 70:
+        command = command[:67] + "..."
+    return f"pid {proc.pid} ({command})"
+
+
+class Leftovers:
+    """The threads and child processes that appeared inside a ``with`` block and are still running.
+
+    Example::
+
+        with Leftovers() as left:
+            queue_map(abs, [1, 2])
+        if left.report():
+            fail_with_hint(left.report("queue_map"))
+    """
+
+    def __init__(self, settle: float = 0.5) -> None:
+        self.settle = settle
+        self.processes: list[Any] = []
+        self.threads: list[threading.Thread] = []
+
+    @staticmethod
+    def _children() -> dict[int, Any]:
+        import psutil
+
+        try:
+            return {p.pid: p for p in psutil.Process().children(recursive=True)}
+        except psutil.Error:
+            return {}
+
+    def __enter__(self) -> Leftovers:
+        self._threads = {thread.ident for thread in threading.enumerate()}
+        self._procs = set(self._children())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import psutil
+
+        deadline = time.monotonic() + self.settle
+        while True:  # processes and threads that are on their way out get a moment to finish
+            threads = [t for t in threading.enumerate() if t.ident not in self._threads and t.is_alive()]
+            procs = []
+            for pid, proc in self._children().items():
+                try:
+                    if pid not in self._procs and proc.status() != psutil.STATUS_ZOMBIE:
+                        procs.append(proc)
+                except psutil.Error:
+                    pass
+            if not (threads or procs) or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        self.threads, self.processes = threads, procs
+
+    def report(self, who: str = "your code") -> str:
+        """For example "queue_map left running after it returned: 2 processes (...)"; "" if nothing."""
+        parts = []
+        if self.processes:
+            count = len(self.processes)
+            listed = ", ".join(_describe_process(p) for p in self.processes[:4])
+            more = f" and {count - 4} more" if count > 4 else ""
+            parts.append(f"{count} process{'es' if count != 1 else ''} ({listed}{more})")
+        if self.threads:
+            count = len(self.threads)
+            listed = ", ".join(repr(t.name) for t in self.threads[:4])
+            more = f" and {count - 4} more" if count > 4 else ""
+            parts.append(f"{count} thread{'s' if count != 1 else ''} ({listed}{more})")
+        return f"{who} left running after it returned: " + " and ".join(parts) if parts else ""
