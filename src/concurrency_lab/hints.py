@@ -382,6 +382,7 @@ def format_thread_dump(dump: str, source: Callable[[str, int], str | None]) -> s
             others += 1
             label = f"thread {others}"
         labelled.append((label, frames))
+    labelled.sort(key=lambda item: item[0] != "main thread")  # the cell's own thread first
     return _format_stacks(
         labelled, source, "Where each thread was in your code when the cell was interrupted (outermost call first):"
     )
