@@ -44,6 +44,7 @@ __all__ = [
     "CpuSplit",
     "Hint",
     "Leftovers",
+    "ProcessWatch",
     "TrackedLock",
     "deadlock_report",
     "fail_with_hint",
@@ -162,7 +163,7 @@ def _thread_names() -> dict[int, str]:
     return {thread.ident: thread.name for thread in threading.enumerate() if thread.ident is not None}
 
 
-def deadlock_report(locks: Iterable[TrackedLock] | None = None) -> str:
+def deadlock_report(locks: Iterable[TrackedLock] | None = None, threads: Iterable[int] | None = None) -> str:
     """Describe the threads blocked on tracked locks: the wait-for cycles first.
 
     Threads are numbered ``thread-1``, ``thread-2``, ... in the order the
@@ -173,6 +174,8 @@ def deadlock_report(locks: Iterable[TrackedLock] | None = None) -> str:
 
     Args:
         locks: the locks to look at (default: every tracked lock alive).
+        threads: the waiting threads to look at (default: all), such as the
+            threads of one call, leaving out threads stuck since an earlier test.
 
     Returns:
         The report, or "" if no thread is blocked on these locks and none is
@@ -181,7 +184,12 @@ def deadlock_report(locks: Iterable[TrackedLock] | None = None) -> str:
     with _BOOKS:
         chosen = list(_LOCKS) if locks is None else list(locks)
         mine = {id(lock) for lock in chosen}
-        waiting = {ident: lock for ident, lock in _WAITING.items() if id(lock) in mine}
+        chosen_threads = None if threads is None else set(threads)
+        waiting = {
+            ident: lock
+            for ident, lock in _WAITING.items()
+            if id(lock) in mine and (chosen_threads is None or ident in chosen_threads)
+        }
         holding = {ident: [lock for lock in held if id(lock) in mine] for ident, held in _HOLDING.items()}
         owners = {id(lock): lock._owner for lock in chosen}
     alive = _thread_names()
@@ -227,8 +235,9 @@ def deadlock_report(locks: Iterable[TrackedLock] | None = None) -> str:
         if ident in in_cycle:
             continue
         owner = owners.get(id(wanted))
+        name = label(ident)  # numbered before the thread it waits for
         whom = f"held by {label(owner)}" if owner is not None else "free again"
-        sentences.append(f"{label(ident)} {held_by(ident)} and waits for {wanted.name} ({whom})")
+        sentences.append(f"{name} {held_by(ident)} and waits for {wanted.name} ({whom})")
     for lock in sorted(chosen, key=lambda lock: lock.name):
         owner = owners.get(id(lock))
         if owner is not None and owner not in alive:
@@ -440,6 +449,108 @@ class CpuSplit:
             f"{what} ran in this kernel (pid {self.pid}), not in child processes: this kernel used "
             f"{self.here:.2f} s of CPU time and child processes {self.children:.2f} s, "
             f"for work that takes {reference:.2f} s in one process"
+        )
+
+
+# --------------------------------------------------------------------------
+# Processes: which start method they used, and how much CPU each one spent.
+
+
+class ProcessWatch:
+    """Inside a ``with`` block: the multiprocessing processes started, and the CPU each child used.
+
+    Every process started through ``multiprocessing`` (``Process``, ``Pool``,
+    ``ProcessPoolExecutor``) is recorded with the start method it really
+    used. A sampler thread reads the CPU time of every child process of this
+    one every ``interval`` seconds (a child's time stays readable until it is
+    joined), so :attr:`cpu` knows which processes did the work.
+
+    Args:
+        interval: seconds between samples.
+    """
+
+    def __init__(self, interval: float = 0.01) -> None:
+        self.interval = interval
+        self.started: list[tuple[Any, str]] = []  # (process, start method)
+        self.cpu: dict[int, float] = {}
+        self._stop = threading.Event()
+
+    def __enter__(self) -> ProcessWatch:
+        import multiprocessing
+        from multiprocessing.process import BaseProcess
+
+        original = BaseProcess.start
+        watch = self
+
+        def start(process: Any) -> None:
+            method = type(process)._start_method or multiprocessing.get_start_method()
+            watch.started.append((process, method))
+            return original(process)
+
+        self._restore = (BaseProcess, original)
+        BaseProcess.start = start
+        self._sampler = threading.Thread(target=self._sample_until_stopped, name="process-watch", daemon=True)
+        self._sampler.start()
+        return self
+
+    def _sample(self) -> None:
+        import psutil
+
+        try:
+            children = psutil.Process().children(recursive=True)
+        except psutil.Error:
+            return
+        for child in children:
+            try:
+                times = child.cpu_times()
+            except psutil.Error:
+                continue
+            self.cpu[child.pid] = max(self.cpu.get(child.pid, 0.0), times.user + times.system)
+
+    def _sample_until_stopped(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._sampler.join()
+        self._sample()
+        owner, original = self._restore
+        owner.start = original
+
+    @property
+    def methods(self) -> set[str]:
+        """The start methods of the processes started."""
+        return {method for _, method in self.started}
+
+    def picked_method(self, default: str, func: str = "your function") -> str:
+        """A hint if a process was started with another start method than ``default``; "" otherwise."""
+        other = sorted(self.methods - {default})
+        if not other:
+            return ""
+        return (
+            f"{func} started its processes with the {other[0]!r} start method while the default was "
+            f"{default!r}: use the default start method and do not pick one (fork does not exist on "
+            "Windows, and macOS starts processes with spawn)"
+        )
+
+    def spread(self, what: str, processes: int, reference: float, share: float = 0.1) -> str:
+        """A hint unless at least ``processes`` child processes each did a fair part of the work.
+
+        Args:
+            what: the work, as the hint names it ("the counting of a single limit").
+            processes: how many processes should have worked.
+            reference: CPU seconds the whole work costs in one process.
+            share: the part of ``reference`` a process must have used to count as working.
+        """
+        busy = sorted(self.cpu.items(), key=lambda item: -item[1])
+        working = [pid for pid, seconds in busy if seconds >= share * reference]
+        if len(working) >= processes:
+            return ""
+        shown = ", ".join(f"pid {pid} used {seconds:.2f} s" for pid, seconds in busy[: max(processes, 2)])
+        return (
+            f"{what} ran in {len(working)} of the {processes} processes ({shown or 'no child process ran'}): "
+            "split the work so that every process gets some"
         )
 
 

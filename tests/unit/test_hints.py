@@ -82,8 +82,10 @@ def test_deadlock_report_names_the_wait_for_cycle():
         thread.start()
     _wait_until(lambda: len(alice.waiters()) + len(bob.waiters()) == 2)
     report = deadlock_report([alice, bob])
+    one = deadlock_report([alice, bob], threads=[threads[0].ident])
     for thread in threads:
         thread.join()
+    assert one.startswith("thread-1 holds alice.lock and waits for bob.lock (held by thread-2)")
     assert report == (
         "thread-1 holds alice.lock and waits for bob.lock; thread-2 holds bob.lock and waits for alice.lock"
     )
@@ -278,3 +280,28 @@ def test_leftovers_names_the_processes_and_threads_left_running():
     with Leftovers(settle=0.2) as clean:
         pass
     assert clean.report() == ""
+
+
+def test_process_watch_sees_the_start_method_and_which_child_worked():
+    """A process started under another method is named; one busy child of two is a hint, two are not."""
+    from concurrency_lab.hints import ProcessWatch
+
+    with ProcessWatch() as watch:
+        busy = multiprocessing.get_context("fork").Process(target=_busy, args=(0.3,))
+        idle = multiprocessing.get_context("fork").Process(target=time.sleep, args=(0.3,))
+        busy.start(), idle.start()
+        busy.join(), idle.join()
+    assert watch.methods == {"fork"}
+    assert watch.picked_method("fork") == ""
+    assert watch.picked_method("spawn", "parallel_prime_counts").startswith(
+        "parallel_prime_counts started its processes with the 'fork' start method while the default was 'spawn'"
+    )
+    assert watch.cpu[busy.pid] > 0.2 and watch.cpu[idle.pid] < 0.05
+    assert watch.spread("the counting", 2, reference=0.3).startswith(
+        f"the counting ran in 1 of the 2 processes (pid {busy.pid} used "
+    )
+    with ProcessWatch() as both:
+        workers = [multiprocessing.get_context("fork").Process(target=_busy, args=(0.2,)) for _ in range(2)]
+        [w.start() for w in workers]
+        [w.join() for w in workers]
+    assert both.spread("the counting", 2, reference=0.4) == ""
