@@ -43,6 +43,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import sys
+import textwrap
 import threading
 import time
 from collections import Counter
@@ -665,7 +666,7 @@ def plot(points: Sequence[Point], machine: str | None = None) -> Any:
 
     from . import charts  # noqa: F401  (chooses the off-screen backend outside a notebook)
 
-    labels = [p.mode.label.replace(", ", ",\n") for p in points]
+    labels = [textwrap.fill(p.mode.label, 12) for p in points]
     colors = [_COLORS[p.mode.kind] for p in points]
     panels = [
         ("wall time (s, median)", [p.median_s for p in points], "{:.2f}"),
