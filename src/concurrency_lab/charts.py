@@ -20,13 +20,13 @@ if not matplotlib.get_backend().lower().startswith(("module://matplotlib_inline"
     # Outside a notebook (tests, make bench) draw off-screen.
     matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, NullLocator
 
-from .machine import describe_machine  # noqa: E402
-from .workers import TaskSpan  # noqa: E402
+from .machine import describe_machine
+from .workers import TaskSpan
 
 __all__ = [
     "fit_parallel_fraction",
