@@ -9,7 +9,7 @@ from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import GetGrades
 
 from concurrency_lab.grading.hidehiddentests import HideHiddenTests
-from concurrency_lab.grading.settings import RUNTIME_FILES, GradeSettings, autograde_preprocessors
+from concurrency_lab.grading.settings import AUTOGRADE_PREPROCESSORS, RUNTIME_FILES, GradeSettings
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 ROOT = Path(__file__).resolve().parent
@@ -31,7 +31,7 @@ c.Execute.interrupt_on_timeout = True
 
 # A kernel that dies (os._exit, a segfault) or ignores the timeout's interrupt
 # costs the student that cell, not the whole submission: restart, replay, go on.
-c.Autograde.autograde_preprocessors = autograde_preprocessors()
+c.Autograde.autograde_preprocessors = list(AUTOGRADE_PREPROCESSORS)
 # At most this many lines of output per cell are kept (100 MB of prints stays readable).
 c.LimitOutput.max_lines = 1000
 

@@ -77,10 +77,11 @@ def test_start_here_links_every_topic_notebook():
 def test_nbgrader_config_loads_and_sets_what_the_course_needs():
     """nbgrader only logs a broken config file and carries on, so load it here and check it."""
     from traitlets.config.loader import PyFileConfigLoader
+    from traitlets.utils.importstring import import_item
 
     from concurrency_lab.grading.hidehiddentests import HideHiddenTests
     from concurrency_lab.grading.resilientexecute import ResilientExecute
-    from concurrency_lab.grading.settings import autograde_preprocessors
+    from concurrency_lab.grading.settings import AUTOGRADE_PREPROCESSORS
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
     assert config.CourseDirectory.course_id == "concurrency-lab"
@@ -88,5 +89,6 @@ def test_nbgrader_config_loads_and_sets_what_the_course_needs():
     assert config.OverwriteCells.add_missing_cells is True
     assert config.IncludeHeaderFooter.header.endswith("header.ipynb")
     assert HideHiddenTests in config.GenerateFeedback.preprocessors
-    assert config.Autograde.autograde_preprocessors[0] is ResilientExecute
-    assert config.Autograde.autograde_preprocessors == autograde_preprocessors()
+    assert config.Autograde.autograde_preprocessors == list(AUTOGRADE_PREPROCESSORS)
+    preprocessors = [import_item(name) for name in AUTOGRADE_PREPROCESSORS]  # each name imports
+    assert preprocessors[0] is ResilientExecute

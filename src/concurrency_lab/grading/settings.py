@@ -1,12 +1,12 @@
 """Every grading default, name and list, in one place.
 
 The command line (:mod:`.cli`) takes its defaults from :class:`GradeSettings`;
-``nbgrader_config.py`` and the grader share :func:`autograde_preprocessors` and
+``nbgrader_config.py`` and the grader share :data:`AUTOGRADE_PREPROCESSORS` and
 :data:`RUNTIME_FILES`; the grader, the kernel sandbox and the executor share the
 environment variable names below.
 
-This module imports nothing heavy: the kernel launcher (:mod:`.sandbox`) reads
-it before every grading kernel starts.
+This module imports nothing heavy, and nothing else of the package: the kernel
+launcher (:mod:`.sandbox`) reads it before every grading kernel starts.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "AUTOGRADE_PREPROCESSORS",
     "CGROUP_PREFIX",
     "EVENTS_ENV",
     "KERNEL_NAME",
@@ -27,7 +28,6 @@ __all__ = [
     "RUNTIME_FILES",
     "WORK",
     "GradeSettings",
-    "autograde_preprocessors",
     "default",
     "help_text",
 ]
@@ -53,6 +53,20 @@ WORK = ".grader"
 KERNEL_NAME = "concurrency-lab-grader"
 #: Each grading worker's pids cgroup is this prefix followed by the worker's PID.
 CGROUP_PREFIX = "concurrency-lab-grader-"
+
+#: The preprocessors ``nbgrader autograde`` runs, in order: nbgrader's own list, but
+#: with an executor that survives, so a dead or stuck kernel costs the student that
+#: cell, not the whole submission. Dotted names (nbconvert imports them), so that
+#: this module stays light.
+AUTOGRADE_PREPROCESSORS: tuple[str, ...] = (
+    "concurrency_lab.grading.resilientexecute.ResilientExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+)
 
 #: Files and folders the notebooks write next to themselves while they run
 #: (``%%writefile`` modules, a generated corpus). They are not part of the
@@ -107,32 +121,3 @@ def default(name: str) -> Any:
 def help_text(name: str) -> str:
     """The help text of a :class:`GradeSettings` field."""
     return str(_field(name).metadata["help"])
-
-
-def autograde_preprocessors() -> list[type]:
-    """The preprocessors ``nbgrader autograde`` runs, in order (nbgrader's list, with our executor).
-
-    A dead or stuck kernel costs the student that cell, not the whole
-    submission (:class:`~.resilientexecute.ResilientExecute`). Imported when
-    called, so that this module stays light.
-    """
-    from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.preprocessors import (
-        AssignLatePenalties,
-        CheckCellMetadata,
-        IgnorePattern,
-        LimitOutput,
-        SaveAutoGrades,
-    )
-
-    from .resilientexecute import ResilientExecute
-
-    return [
-        ResilientExecute,
-        IgnorePattern,
-        ClearMetadataPreprocessor,
-        LimitOutput,
-        SaveAutoGrades,
-        AssignLatePenalties,
-        CheckCellMetadata,
-    ]
