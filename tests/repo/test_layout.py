@@ -65,6 +65,19 @@ def test_make_targets_exist():
     assert "--allow-root" in makefile
 
 
+def test_each_test_group_has_a_folder_and_a_make_target():
+    """Every marker in pyproject.toml names a folder under tests/ and a make target that runs it with $(PYTEST)."""
+    from conftest import groups
+
+    makefile = (ROOT / "Makefile").read_text()
+    assert {"unit", "notebooks", "grading", "e2e", "repo"} <= groups()
+    for group in groups():
+        recipes = re.findall(rf"^([a-z0-9-]+): install\n\t\$\(PYTEST\) -m {group} tests$", makefile, re.M)
+        assert len(recipes) == 1, f"no make target runs the {group} tests"
+    for group in groups() - {"notebooks"}:  # the notebook judgement tests move in with their rewrite
+        assert list((ROOT / "tests" / group).glob("test_*.py")), f"tests/{group}/ has no tests"
+
+
 def test_start_here_links_every_topic_notebook():
     """The start-here notebook links all six release notebooks, and each link resolves."""
     text = (ROOT / "notebooks" / "00-start-here.ipynb").read_text()
