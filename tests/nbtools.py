@@ -16,8 +16,10 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbgrader.utils import is_grade
 
-from concurrency_lab.grading import use_ipc_transport
+from concurrency_lab.grading.staging import fill_answers, grade_id
+from concurrency_lab.grading.transport import use_ipc_transport
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "source" / "day3"
@@ -27,23 +29,18 @@ BIN = Path(sys.executable).parent
 
 def grade_cells(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
     """The cells with an nbgrader ``grade_id``, by that id."""
-    found = {}
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if "grade_id" in meta:
-            found[meta["grade_id"]] = cell
-    return found
+    return {grade_id(cell): cell for cell in nb.cells if grade_id(cell) is not None}
 
 
 def test_cell_ids(nb: nbformat.NotebookNode) -> list[str]:
     """The grade_ids of the autograder test cells, in notebook order."""
-    return [gid for gid, cell in grade_cells(nb).items() if cell.metadata["nbgrader"].get("grade")]
+    return [gid for gid, cell in grade_cells(nb).items() if is_grade(cell)]
 
 
 class IpcNotebookClient(NotebookClient):
     """nbclient on Unix sockets: no TCP port for another test to take while the kernel starts."""
 
-    def create_kernel_manager(self):  # noqa: D102 (nbclient's)
+    def create_kernel_manager(self):
         km = super().create_kernel_manager()
         use_ipc_transport(km)
         return km
@@ -93,7 +90,8 @@ def run_notebook(
         path: the notebook (source or release).
         workdir: where the kernel runs; files the notebook writes land here.
         answers: grade_id to new source, for answer cells replaced by a
-            variant (a wrong answer, or another correct one).
+            variant (a wrong answer, or another correct one); a grade_id
+            that names no answer cell is a KeyError.
         start_method: force ``fork``/``spawn``/``forkserver`` in the kernel.
         timeout: seconds per cell.
         env: extra environment variables for the kernel.
@@ -103,12 +101,7 @@ def run_notebook(
         nbgrader would judge it: no error output and nothing on stderr.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    nb = nbformat.read(path, as_version=4)
-    cells = grade_cells(nb)
-    for grade_id, source in (answers or {}).items():
-        if grade_id not in cells:
-            raise KeyError(f"{path.name} has no cell with grade_id {grade_id!r}")
-        cells[grade_id].source = source
+    nb = fill_answers(nbformat.read(path, as_version=4), answers or {}, strict=True)
     client = IpcNotebookClient(
         nb,
         timeout=timeout,
@@ -118,15 +111,15 @@ def run_notebook(
     )
     client.execute(env=kernel_env(start_method, **(env or {})))
     results = {}
-    for grade_id in test_cell_ids(nb):
-        cell = grade_cells(nb)[grade_id]
+    for gid in test_cell_ids(nb):
+        cell = grade_cells(nb)[gid]
         bad = [
             out
             for out in cell.get("outputs", [])
             if out.output_type == "error"
             or (out.output_type == "stream" and out.name == "stderr")
         ]
-        results[grade_id] = CellResult(grade_id, not bad, _text(cell))
+        results[gid] = CellResult(gid, not bad, _text(cell))
     return nb, results
 
 
@@ -135,7 +128,7 @@ def errors_outside_tests(nb: nbformat.NotebookNode) -> list[str]:
     tests = set(test_cell_ids(nb))
     found = []
     for index, cell in enumerate(nb.cells):
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        gid = grade_id(cell)
         if cell.cell_type != "code" or gid in tests:
             continue
         for out in cell.get("outputs", []):
