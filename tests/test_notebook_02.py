@@ -224,8 +224,11 @@ def test_hidden_tests_judge_downloaders(case, tmp_path):
         assert errors_outside_tests(nb) == []
 
 
-def test_helper_cells_are_locked():
-    """The result type and the timeout helper are read-only."""
-    cells = grade_cells(nbformat.read(NOTEBOOK, as_version=4))
+def test_result_type_is_locked_and_tests_use_the_package_time_limit():
+    """PageResult is read-only; test cells call download_pages through probes.call_within, not a copy."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    cells = grade_cells(nb)
     assert cells["page_result_class"].metadata["nbgrader"]["locked"]
-    assert cells["run_with_timeout_helper"].metadata["nbgrader"]["locked"]
+    assert "run_with_timeout" not in "".join(cell.source for cell in nb.cells)
+    for gid in TESTS:
+        assert "from concurrency_lab.probes import call_within" in cells[gid].source, gid
