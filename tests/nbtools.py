@@ -11,7 +11,9 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -182,3 +184,58 @@ def assert_fails_exactly(
     assert failed == must_fail, f"{case}: failed {sorted(failed)}, expected {sorted(must_fail)}:\n" + "\n".join(
         results[gid].output[-1500:] for gid in sorted(failed ^ must_fail)
     )
+
+
+@dataclass(frozen=True)
+class Case:
+    """One way to answer a graded notebook, and the test cells its hidden tests must fail.
+
+    Every per-notebook judgement test (``tests/test_notebook_NN.py``) lists its cases
+    in this shape and judges them with :func:`judge`.
+
+    Attributes:
+        name: what the answer does, shown as the pytest id.
+        answers: grade_id of an answer cell to its new source; cells not named keep
+            the reference solution.
+        must_fail: the grade_ids of the test cells that must fail; every other test
+            cell must pass.
+        start_method: force ``fork``/``spawn``/``forkserver`` in the kernel.
+        breaks_check_it: the answer also makes a cell outside the test cells (its
+            *Check it* cell) raise; otherwise no such cell may show an error.
+    """
+
+    name: str
+    answers: Mapping[str, str] = field(default_factory=dict)
+    must_fail: AbstractSet[str] = frozenset()
+    start_method: str | None = None
+    breaks_check_it: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "must_fail", frozenset(self.must_fail))
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def judge(
+    notebook: Path, case: Case, workdir: Path, tests: Iterable[str] | None = None, timeout: int = 60
+) -> tuple[nbformat.NotebookNode, dict[str, CellResult]]:
+    """Run ``notebook`` with ``case``'s answers and assert exactly ``case.must_fail`` failed.
+
+    Args:
+        notebook: the source notebook.
+        case: the answers, the start method, and what must fail.
+        workdir: where the kernel runs.
+        tests: every test cell's grade_id; default: the test cells the notebook has.
+        timeout: seconds per cell.
+
+    Returns:
+        The executed notebook and each test cell's result, for checks of its own.
+    """
+    nb, results = run_notebook(
+        notebook, workdir, answers=dict(case.answers), start_method=case.start_method, timeout=timeout
+    )
+    assert_fails_exactly(results, set(results) if tests is None else set(tests), set(case.must_fail), case.name)
+    if not case.breaks_check_it:
+        assert errors_outside_tests(nb) == [], case.name
+    return nb, results
