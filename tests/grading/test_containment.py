@@ -15,6 +15,8 @@ import time
 import psutil
 import pytest
 
+from concurrency_lab.grading.settings import MAX_PROCS_ENV, USER_PROCS_ENV
+
 pytestmark = pytest.mark.skipif(
     os.getuid() == 0, reason="root ignores RLIMIT_NPROC: make test-unprivileged runs this as a normal user"
 )
@@ -58,27 +60,29 @@ def _user_tasks() -> int:
     return total
 
 
-def _contained(limit: int, code: str) -> subprocess.Popen[str]:
+def _contained(cap: int, code: str) -> subprocess.Popen[str]:
+    """``code`` run through the grader's kernel launcher, capped as the grader caps a kernel."""
+    env = {**os.environ, MAX_PROCS_ENV: str(cap), USER_PROCS_ENV: str(_user_tasks())}
     return subprocess.Popen(
-        [sys.executable, "-m", "concurrency_lab.userns", str(limit), sys.executable, "-c", code],
+        [sys.executable, "-m", "concurrency_lab.grading.sandbox", sys.executable, "-c", code],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        env=env,
     )
 
 
 def test_a_fork_bomb_hits_its_own_cap_while_the_users_other_kernels_start():
     """The bomb stops at its cap; a second contained process and plain processes of the same user still fork."""
-    limit = _user_tasks() + 30  # what the grader set before namespaces: the user's count plus the cap
-    bomb = _contained(limit, BOMB)
+    bomb = _contained(30, BOMB)
     try:
         assert bomb.stdout is not None
         children, uid = map(int, bomb.stdout.readline().split())
         assert uid == os.getuid(), "the namespace maps the uid to itself"
-        assert children < limit, f"the bomb made {children} children past its cap of {limit}"
+        assert children < 30, f"the bomb made {children} children past its cap of 30"
         # The bomb's children are all alive now, holding their slots.
-        neighbour = _contained(limit, NEIGHBOUR)
+        neighbour = _contained(30, NEIGHBOUR)
         out, err = neighbour.communicate(timeout=60)
         assert neighbour.returncode == 0 and out.strip() == "20", f"another kernel could not fork: {err[-500:]}"
         plain = subprocess.run([sys.executable, "-c", "print('ok')"], capture_output=True, text=True, timeout=60)

@@ -23,7 +23,7 @@ from concurrency_lab.grading.staging import fingerprint, stage_submission
 from nbtools import ROOT, nbgrader
 
 FIXTURE = Path(__file__).parent / "grader_course"
-HIDDEN = ["square(-4)", "add(20, 22)", "shout(\"hey\")", "should be 16"]
+HIDDEN = ["square(-4)", "add(20, 22)", 'shout("hey")', "should be 16"]
 
 
 def _course(tmp_path: Path, entries: list[Hostile]) -> Path:
@@ -41,9 +41,23 @@ def _course(tmp_path: Path, entries: list[Hostile]) -> Path:
 
 def _grade(course: Path, *args: str, timeout: int = 400) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "concurrency_lab.grading", "--assignment", "drill",
-         "--timeout", "6", "--max-pids", "64", *args],
-        cwd=course, capture_output=True, text=True, timeout=timeout, check=False,
+        [
+            sys.executable,
+            "-m",
+            "concurrency_lab.grading",
+            "--assignment",
+            "drill",
+            "--timeout",
+            "6",
+            "--max-pids",
+            "64",
+            *args,
+        ],
+        cwd=course,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -86,8 +100,7 @@ def test_hostile_corpus_gets_its_expected_scores(tmp_path):
         assert not [h for h in HIDDEN if h in page.replace("&quot;", '"')], entry.name
 
 
-QUICK = [e for e in CORPUS if e.name in {"correct", "unanswered", "renamed_notebook",
-                                          "malformed_json"}]
+QUICK = [e for e in CORPUS if e.name in {"correct", "unanswered", "renamed_notebook", "malformed_json"}]
 
 
 def test_parallel_equals_sequential_and_reruns_grade_only_changes(tmp_path):
@@ -119,7 +132,10 @@ def test_a_killed_run_resumes_and_the_gradebook_stays_whole(tmp_path):
     course = _course(tmp_path, entries)
     proc = subprocess.Popen(
         [sys.executable, "-m", "concurrency_lab.grading", "--assignment", "drill", "--jobs", "1"],
-        cwd=course, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        cwd=course,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
         start_new_session=True,
     )
     assert proc.stdout is not None
@@ -157,7 +173,10 @@ def test_sandbox_limits_memory(limit_mb):
     done = subprocess.run(
         [sys.executable, "-m", "concurrency_lab.grading.sandbox", sys.executable, "-c", code],
         env={**os.environ, MEMORY_ENV: str(limit_mb * 1024 * 1024)},
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode != 0 and "MemoryError" in done.stderr
     assert CORRECT  # the corpus module imports cleanly

@@ -46,9 +46,7 @@ def test_preprocessor_hides_source_and_traceback():
     """The feedback preprocessor strips the source and the traceback that quotes it."""
     cell = nbformat.v4.new_code_cell(CELL)
     cell.outputs = [
-        nbformat.v4.new_output(
-            "error", ename="AssertionError", evalue="secret", traceback=["line", "assert f(2) == 4"]
-        )
+        nbformat.v4.new_output("error", ename="AssertionError", evalue="secret", traceback=["line", "assert f(2) == 4"])
     ]
     nb = nbformat.v4.new_notebook(cells=[cell, nbformat.v4.new_markdown_cell("BEGIN HIDDEN TESTS?")])
     nb, _ = HideHiddenTests()(nb, {})  # as an exporter calls it: enabled by default
@@ -77,9 +75,13 @@ def _kernelspec(root: Path, name: str, failures: int) -> None:
 
 
 def _execute(tmp_path: Path, kernel: str) -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "from ipykernel.kernelapp import IPKernelApp\nprint(IPKernelApp.instance().transport, 6 * 7)"
-    )])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "from ipykernel.kernelapp import IPKernelApp\nprint(IPKernelApp.instance().transport, 6 * 7)"
+            )
+        ]
+    )
     executor = ResilientExecute(kernel_name=kernel, timeout=30, startup_timeout=30)
     nb, _ = executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     return nb
@@ -118,9 +120,13 @@ def test_nbval_and_test_kernels_use_unix_sockets(tmp_path):
         assert kernel.km.transport == "ipc"
     finally:
         kernel.stop()
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "from ipykernel.kernelapp import IPKernelApp\nprint(IPKernelApp.instance().transport)"
-    )])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "from ipykernel.kernelapp import IPKernelApp\nprint(IPKernelApp.instance().transport)"
+            )
+        ]
+    )
     nbformat.write(nb, tmp_path / "transport.ipynb")
     nb, _ = run_notebook(tmp_path / "transport.ipynb", tmp_path / "run")
     assert nb.cells[0].outputs[0]["text"] == "ipc\n"

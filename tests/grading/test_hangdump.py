@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
-from concurrency_lab.grading import use_ipc_transport
-from concurrency_lab.hangdump import DUMP_SIGNAL, HangDump
+from concurrency_lab.grading.hangdump import DUMP_SIGNAL, HangDump
+from nbtools import IpcNotebookClient
 
 STUDENT = """import threading
 
@@ -34,13 +33,8 @@ spin()
 ### END HIDDEN TESTS"""
 
 
-class Client(HangDump, NotebookClient):
+class Client(HangDump, IpcNotebookClient):
     """nbclient with the hang dump, on Unix sockets."""
-
-    def create_kernel_manager(self):  # noqa: D102 (nbclient's)
-        km = super().create_kernel_manager()
-        use_ipc_transport(km)
-        return km
 
 
 @pytest.mark.skipif(DUMP_SIGNAL is None, reason="needs SIGUSR2")

@@ -11,10 +11,10 @@ from nbgrader.preprocessors import OverwriteCells
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from concurrency_lab.restorecells import RestoreCells
+from concurrency_lab.grading.restorecells import RestoreCells
 from nbtools import ROOT, nbgrader
 
-DRILL = Path(__file__).resolve().parents[1] / "grader_course" / "source" / "drill" / "drill.ipynb"
+DRILL = Path(__file__).resolve().parent / "grader_course" / "source" / "drill" / "drill.ipynb"
 HELPER = "def exclaim(text):\n    return text + '!'"
 
 

@@ -6,10 +6,9 @@ import re
 
 import nbformat
 import psutil
-from nbclient import NotebookClient
 
-from concurrency_lab.grading import use_ipc_transport
-from concurrency_lab.strays import StrayReport
+from concurrency_lab.grading.strays import StrayReport
+from nbtools import IpcNotebookClient
 
 LEAVES_TWO = """import multiprocessing, subprocess, time
 worker = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(120,))
@@ -24,13 +23,8 @@ done.join()
 print("joined")"""
 
 
-class Client(StrayReport, NotebookClient):
+class Client(StrayReport, IpcNotebookClient):
     """nbclient with the clean-up report, on Unix sockets."""
-
-    def create_kernel_manager(self):  # noqa: D102 (nbclient's)
-        km = super().create_kernel_manager()
-        use_ipc_transport(km)
-        return km
 
 
 def test_the_cell_that_left_processes_running_names_them_and_they_are_stopped(tmp_path):

@@ -26,6 +26,7 @@ __all__ = [
     "MIB",
     "PIDS_CGROUP_ENV",
     "RUNTIME_FILES",
+    "USER_PROCS_ENV",
     "WORK",
     "GradeSettings",
     "default",
@@ -40,8 +41,12 @@ MIB = 1024**2
 PIDS_CGROUP_ENV = "CONCURRENCY_LAB_PIDS_CGROUP"
 #: Address-space limit per kernel process, in bytes (RLIMIT_AS).
 MEMORY_ENV = "CONCURRENCY_LAB_MEMORY_BYTES"
-#: Process limit (RLIMIT_NPROC) where no pids cgroup could be made and the grader is not root.
+#: Process limit (RLIMIT_NPROC) where no pids cgroup could be made and the grader is not root. The
+#: kernel counts it in a user namespace of its own, so the cap holds that kernel's processes only.
 MAX_PROCS_ENV = "CONCURRENCY_LAB_MAX_PROCS"
+#: The processes the grader's user ran when the worker started: added to the limit where a kernel
+#: cannot have a user namespace of its own (RLIMIT_NPROC then counts all of the user's processes).
+USER_PROCS_ENV = "CONCURRENCY_LAB_USER_PROCS"
 #: A file that :class:`~.resilientexecute.ResilientExecute` appends one JSON line to per kernel event.
 EVENTS_ENV = "CONCURRENCY_LAB_GRADER_EVENTS"
 

@@ -28,7 +28,7 @@ from nbformat import NotebookNode
 from traitlets import Bool, Float
 from traitlets.config import LoggingConfigurable
 
-from .hints import HIDDEN_MARK, format_thread_dump, is_cell_file
+from ..hints import HIDDEN_MARK, format_thread_dump, is_cell_file
 
 __all__ = ["HangDump", "cell_file_hash"]
 

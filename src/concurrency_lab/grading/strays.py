@@ -2,7 +2,7 @@
 
 The grader kills every process a kernel leaves behind; the student should
 learn which ones, and from which cell. :class:`StrayReport` (a mix-in for an
-nbclient executor, like :class:`~concurrency_lab.hangdump.HangDump`) notes,
+nbclient executor, like :class:`~.hangdump.HangDump`) notes,
 after each cell, the kernel's descendants that the cell started and that are
 still running. When the kernel is about to be shut down (at the end of the
 notebook, or before a restart), it kills every descendant left and adds one
