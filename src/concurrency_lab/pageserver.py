@@ -130,7 +130,7 @@ def page_body(index: int, size: int) -> bytes:
     line = f"<p>Concurrency Lab page {index}.</p>\n".encode()
     lines = max(0, size - len(head) - len(tail)) // len(line) + 1
     body = head + line * lines
-    return body[: max(0, size - len(tail))] + tail[: size]
+    return body[: max(0, size - len(tail))] + tail[:size]
 
 
 @dataclass(frozen=True)
@@ -531,9 +531,7 @@ class PageServer(_Routes):
                     return
                 self._send(plan.status, plan.body, plan.ctype)
 
-            def _send(
-                self, status: HTTPStatus, body: bytes, ctype: str = "text/plain"
-            ) -> None:
+            def _send(self, status: HTTPStatus, body: bytes, ctype: str = "text/plain") -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", f"{ctype}; charset=ascii")
                 self.send_header("Content-Length", str(len(body)))
@@ -613,7 +611,10 @@ class PageServerProcess(_Routes):
         self.page_size = page_size
         self.latency = latency
         self._settings = {
-            "pages": pages, "page_size": page_size, "latency": latency, "hang_seconds": hang_seconds,
+            "pages": pages,
+            "page_size": page_size,
+            "latency": latency,
+            "hang_seconds": hang_seconds,
             "mode": mode,
         }
         self._open_files = open_files
@@ -631,8 +632,10 @@ class PageServerProcess(_Routes):
             raise RuntimeError("PageServerProcess is already running")
         parent, child = self._context.Pipe()
         process = self._context.Process(
-            target=_serve_in_child, args=(child, self._settings, self._open_files),
-            name="PageServerProcess", daemon=True,
+            target=_serve_in_child,
+            args=(child, self._settings, self._open_files),
+            name="PageServerProcess",
+            daemon=True,
         )
         process.start()
         child.close()

@@ -105,9 +105,7 @@ def balanced_ranges(limit: int, parts: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(cuts, cuts[1:])]
 
 
-def timed_count_primes(
-    bounds: tuple[int, int], kind: str = "process"
-) -> tuple[int, TaskSpan]:
+def timed_count_primes(bounds: tuple[int, int], kind: str = "process") -> tuple[int, TaskSpan]:
     """Count primes in ``[start, stop)`` and say who did it, and when.
 
     Args:

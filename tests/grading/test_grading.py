@@ -56,6 +56,39 @@ def test_preprocessor_hides_source_and_traceback():
     assert nb.cells[1].source == "BEGIN HIDDEN TESTS?"
 
 
+def test_feedback_shows_hints_and_the_graders_errors_and_withholds_the_rest():
+    """A Hint keeps its message; a plain assert, an exception and every traceback are withheld."""
+    hidden = "### BEGIN HIDDEN TESTS\nassert transfer(a, b) is None, 'secret-assert'\n### END HIDDEN TESTS"
+
+    def error(ename, evalue):
+        return nbformat.v4.new_output(
+            "error", ename=ename, evalue=evalue, traceback=["  File cell, line 2", "assert transfer(a, b)"]
+        )
+
+    cases = {
+        "Hint": ("thread-1 holds a.lock and waits for b.lock", "A hidden test failed: thread-1 holds a.lock"),
+        "AssertionError": ("secret-assert", "AssertionError: a hidden test failed (details withheld"),
+        "KeyError": ("'secret-key'", "KeyError: a hidden test failed (details withheld"),
+        "CellTimeoutError": ("the cell ran past 60 s and ignored the interrupt", "CellTimeoutError: the cell ran"),
+        "KeyboardInterrupt": ("", "KeyboardInterrupt: the cell was interrupted at its time limit"),
+    }
+    cells = []
+    for ename, (evalue, _) in cases.items():
+        cell = nbformat.v4.new_code_cell(hidden)
+        cell.outputs = [
+            nbformat.v4.new_output("stream", name="stdout", text="Clean-up: this cell left 1 process"),
+            error(ename, evalue),
+        ]
+        cells.append(cell)
+    nb, _ = HideHiddenTests()(nbformat.v4.new_notebook(cells=cells), {})
+    text = nbformat.writes(nb)
+    assert "secret" not in text and "transfer(a, b)" not in text
+    for cell, (ename, (_, shown)) in zip(nb.cells, cases.items()):
+        assert cell.outputs[0].text == "Clean-up: this cell left 1 process"  # reports on stdout stay
+        assert len(cell.outputs[1].traceback) == 1 and cell.outputs[1].traceback[0].startswith(shown), ename
+    assert nb.cells[0].outputs[1].evalue == "thread-1 holds a.lock and waits for b.lock"
+
+
 def _kernelspec(root: Path, name: str, failures: int) -> None:
     """A kernelspec whose first ``failures`` launches exit at once, like a kernel that cannot bind."""
     spec = root / "kernels" / name
