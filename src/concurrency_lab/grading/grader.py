@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .sandbox import kill_strays, setup_worker
-from .settings import AUTOGRADE_PREPROCESSORS, EVENTS_ENV, KERNEL_NAME, WORK, GradeSettings
+from .settings import AUTOGRADE_PREPROCESSORS, EVENTS_ENV, KERNEL_NAME, SANITIZE_PREPROCESSORS, WORK, GradeSettings
 from .staging import fingerprint, stage_submission
 
 __all__ = [
@@ -98,6 +98,7 @@ def nbgrader_config(settings: GradeSettings) -> Any:
     overrides.CourseDirectory.root = str(settings.root)
     overrides.CourseDirectory.submitted_directory = f"{WORK}/submitted"
     overrides.Autograde.autograde_preprocessors = list(AUTOGRADE_PREPROCESSORS)
+    overrides.Autograde.sanitize_preprocessors = list(SANITIZE_PREPROCESSORS)
     overrides.Execute.timeout = settings.timeout
     overrides.Execute.kernel_name = KERNEL_NAME
     config.merge(overrides)

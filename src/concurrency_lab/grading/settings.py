@@ -26,6 +26,7 @@ __all__ = [
     "MIB",
     "PIDS_CGROUP_ENV",
     "RUNTIME_FILES",
+    "SANITIZE_PREPROCESSORS",
     "USER_PROCS_ENV",
     "WORK",
     "GradeSettings",
@@ -70,6 +71,18 @@ AUTOGRADE_PREPROCESSORS: tuple[str, ...] = (
     "nbgrader.preprocessors.LimitOutput",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+)
+
+#: The preprocessors ``nbgrader autograde`` runs first, to make a submission gradable:
+#: nbgrader's own list, but with :class:`~.restorecells.RestoreCells` for
+#: ``OverwriteCells``, so deleted test cells and read-only cells go back where they
+#: sat (nbgrader's own raises ``KeyError`` for a test cell after a read-only cell).
+SANITIZE_PREPROCESSORS: tuple[str, ...] = (
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "concurrency_lab.grading.restorecells.RestoreCells",
     "nbgrader.preprocessors.CheckCellMetadata",
 )
 
