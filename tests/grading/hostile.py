@@ -1,7 +1,8 @@
 """A corpus of hostile and broken submissions to the drill assignment, with expected scores.
 
 The drill (tests/grading/grader_course/source/drill/drill.ipynb) has three parts of
-2 points: square (A), add (B), shout (C). Each entry below says how a
+2 points: square (A), add (B), shout (C); a read-only helper cell (exclaim) sits
+right before the test of Part C, which uses it. Each entry below says how a
 submission differs from a correct one and what it must score out of 6.
 """
 
@@ -35,11 +36,23 @@ class Hostile:
     mutate: Callable[[nbformat.NotebookNode], None] | None = None
     write: Callable[[Path, nbformat.NotebookNode], None] | None = None
     note: str = ""
+    shows: str = ""  # what the student's feedback must show (a diagnosis of their own run)
 
 
-def _drop_test(dropped: str) -> Callable[[nbformat.NotebookNode], None]:
+def _drop_cells(*dropped: str) -> Callable[[nbformat.NotebookNode], None]:
     def mutate(nb: nbformat.NotebookNode) -> None:
-        nb.cells = [c for c in nb.cells if grade_id(c) != dropped]
+        nb.cells = [c for c in nb.cells if grade_id(c) not in dropped]
+
+    return mutate
+
+
+def _break_points(graded: str) -> Callable[[nbformat.NotebookNode], None]:
+    """A test cell whose points metadata is no number: nbgrader's autograde raises ValueError."""
+
+    def mutate(nb: nbformat.NotebookNode) -> None:
+        for cell in nb.cells:
+            if grade_id(cell) == graded:
+                cell.metadata["nbgrader"]["points"] = "two"
 
     return mutate
 
@@ -69,10 +82,16 @@ def _write_renamed(folder: Path, nb: nbformat.NotebookNode) -> None:
 CORPUS = [
     Hostile("correct", 6),
     Hostile("unanswered", 0, answers={k: "# YOUR CODE HERE\nraise NotImplementedError()" for k in CORRECT}),
-    Hostile("infinite_loop", 4, answers={"square": "def square(x):\n    while True:\n        pass"}),
+    Hostile(
+        "infinite_loop",
+        4,
+        shows="in square, line ",
+        answers={"square": "def square(x):\n    while True:\n        pass"},
+    ),
     Hostile(
         "deadlock",
         4,
+        shows="in add, line ",
         answers={
             "add": (
                 "import threading\n_lock = threading.Lock()\n\ndef add(a, b):\n"
@@ -84,6 +103,7 @@ CORPUS = [
         "swallowed_interrupt",
         4,
         note="test_square",
+        shows="in square, line ",
         answers={
             "square": (
                 "import signal\n\ndef square(x):\n    signal.signal(signal.SIGINT, lambda *args: None)\n"
@@ -104,6 +124,7 @@ CORPUS = [
         "fork_bomb",
         6,
         note="killed",
+        shows="Clean-up: this cell started more processes",
         answers={
             "square": CORRECT["square"]
             + (
@@ -126,7 +147,7 @@ CORPUS = [
         answers={"square": "def square(x):\n    return x * 3"},
         mutate=_tamper_test("test_square", '"""square is fine"""\nassert True'),
     ),
-    Hostile("deleted_tests", 4, answers={"add": "def add(a, b):\n    return a - b"}, mutate=_drop_test("test_add")),
+    Hostile("deleted_tests", 4, answers={"add": "def add(a, b):\n    return a - b"}, mutate=_drop_cells("test_add")),
     Hostile(
         "eq_cheat",
         4,
@@ -137,6 +158,16 @@ CORPUS = [
             )
         },
     ),
+    # Every test cell deleted, and the read-only helper before test_shout too: nbgrader alone
+    # raises KeyError and drops the notebook; they are put back where they sat, hidden tests included.
+    Hostile(
+        "deleted_tests_and_helper",
+        6,
+        note="put back",
+        mutate=_drop_cells("test_square", "test_add", "exclaim_helper", "test_shout"),
+    ),
+    # A notebook whose autograde raises is graded as unanswered, and the report says which and why.
+    Hostile("broken_metadata", 0, note="drill.ipynb: autograde failed (ValueError", mutate=_break_points("test_add")),
     Hostile("malformed_json", 0, note="not a valid notebook", write=_write_malformed),
     Hostile("missing_notebook", 0, note="missing", write=_write_nothing),
     Hostile("renamed_notebook", 6, note="renamed", write=_write_renamed),

@@ -14,12 +14,13 @@ import time
 import zipfile
 from pathlib import Path
 
+import nbformat
 import psutil
 import pytest
 from hostile import CORPUS, CORRECT, Hostile, make_submission
 
 from concurrency_lab.grading.settings import MEMORY_ENV, WORK, GradeSettings
-from concurrency_lab.grading.staging import fingerprint, stage_submission
+from concurrency_lab.grading.staging import fill_answers, fingerprint, grade_id, stage_submission
 from nbtools import ROOT, nbgrader
 
 FIXTURE = Path(__file__).parent / "grader_course"
@@ -94,10 +95,11 @@ def test_hostile_corpus_gets_its_expected_scores(tmp_path):
     time.sleep(0.5)
     assert _processes_in(course) == []
     assert fingerprint(course / "submitted") == before
-    # Feedback exists for everyone and shows no hidden test.
+    # Feedback exists for everyone, shows no hidden test, and shows each diagnosis of the student's run.
     for entry in CORPUS:
         page = (course / "feedback" / entry.name / "drill" / "drill.html").read_text()
         assert not [h for h in HIDDEN if h in page.replace("&quot;", '"')], entry.name
+        assert entry.shows in page, f"{entry.name}: the feedback should show {entry.shows!r}"
 
 
 QUICK = [e for e in CORPUS if e.name in {"correct", "unanswered", "renamed_notebook", "malformed_json"}]
@@ -195,3 +197,78 @@ def test_zip_collect_imports_archives_then_grades(tmp_path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert (course / "submitted" / "carol" / "drill" / "drill.ipynb").is_file()
     assert _scores(course) == {"carol": 6.0}
+
+
+def _course_from(tmp_path: Path, assignment: str, notebooks: dict[str, nbformat.NotebookNode]) -> Path:
+    """A course whose one assignment holds ``notebooks`` (name: source notebook), released."""
+    course = tmp_path / "course"
+    (course / "source" / assignment).mkdir(parents=True)
+    for name, nb in notebooks.items():
+        nbformat.write(nb, course / "source" / assignment / name)
+    shutil.copy(ROOT / "source" / "header.ipynb", course / "source" / "header.ipynb")
+    shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    done = nbgrader("generate_assignment", assignment, "--force", cwd=course)
+    assert done.returncode == 0 and "ERROR" not in done.stderr, done.stderr
+    return course
+
+
+def test_a_notebook_whose_autograde_raises_costs_only_that_notebook(tmp_path):
+    """The other notebook keeps its score, the student is graded, and the report names the notebook and cause."""
+    drill = nbformat.read(FIXTURE / "source" / "drill" / "drill.ipynb", as_version=4)
+    course = _course_from(tmp_path, "pair", {"drill.ipynb": drill, "drill2.ipynb": drill})
+    folder = course / "submitted" / "someone" / "pair"
+    make_submission(course / "release" / "pair" / "drill.ipynb", folder, Hostile("someone", 6))
+    broken = fill_answers(nbformat.read(course / "release" / "pair" / "drill2.ipynb", as_version=4), CORRECT)
+    for cell in broken.cells:
+        if grade_id(cell) == "test_add":
+            cell.metadata["nbgrader"]["points"] = "two"
+    nbformat.write(broken, folder / "drill2.ipynb")
+    done = _grade(course, "--assignment", "pair")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert _scores(course) == {"someone": 6.0}
+    row = next(line for line in done.stdout.splitlines() if line.startswith("someone "))
+    assert "graded" in row and "6/12" in row
+    assert "drill2.ipynb: autograde failed (ValueError: could not convert string to float: 'two')" in row
+
+
+CANARY = "canary-0f3c9e7a"
+CANARY_TESTS = {
+    "test_add": (
+        '"""add(a, b) returns the sum as an int"""\nassert type(add(1, 2)) is int\n### BEGIN HIDDEN TESTS\n'
+        f"# {CANARY}\nfrom concurrency_lab.hints import fail_with_hint\n\n_secret = {CANARY!r}\n"
+        "if add(2, 3) != 5:\n    fail_with_hint('add(a, b) gave a wrong sum for two small positive numbers')\n"
+        f"assert add(20, 22) == 42, {CANARY!r}\n### END HIDDEN TESTS"
+    ),
+    "test_square": (
+        '"""square(x) returns x * x as an int"""\nassert square(3) == 9\n### BEGIN HIDDEN TESTS\n'
+        f"assert square(-4) == 16, {CANARY!r} + ' square'\n### END HIDDEN TESTS"
+    ),
+}
+
+
+def test_a_canary_in_hidden_tests_reaches_no_feedback_validate_or_summary(tmp_path):
+    """A string only hidden tests hold is in no feedback page, no Validate output, no grader output; a hint is shown."""
+    drill = nbformat.read(FIXTURE / "source" / "drill" / "drill.ipynb", as_version=4)
+    for cell in drill.cells:
+        if grade_id(cell) in CANARY_TESTS:
+            cell.source = CANARY_TESTS[grade_id(cell)]
+    course = _course_from(tmp_path, "drill", {"drill.ipynb": drill})
+    release = course / "release" / "drill" / "drill.ipynb"
+    wrong = {
+        "wrong_add": {"add": "def add(a, b):\n    return a - b"},
+        "wrong_square": {"square": "def square(x):\n    return 3 * x"},
+        "crashing": {"add": "def add(a, b):\n    raise KeyError(a)"},
+    }
+    for student, answers in wrong.items():
+        make_submission(release, course / "submitted" / student / "drill", Hostile(student, 4, answers=answers))
+    done = _grade(course, "--jobs", "2")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert _scores(course) == {student: 4.0 for student in wrong}
+    assert CANARY not in done.stdout + done.stderr
+    for student in wrong:
+        page = (course / "feedback" / student / "drill" / "drill.html").read_text()
+        assert CANARY not in page and "_secret" not in page, student
+        validate = nbgrader("validate", str(course / "submitted" / student / "drill" / "drill.ipynb"), cwd=course)
+        assert CANARY not in validate.stdout + validate.stderr, student
+    page = (course / "feedback" / "wrong_add" / "drill" / "drill.html").read_text()
+    assert "A hidden test failed: add(a, b) gave a wrong sum for two small positive numbers" in page

@@ -7,15 +7,17 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from hostile import CORRECT
+from nbgrader.api import Gradebook
 from nbgrader.preprocessors import OverwriteCells
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 from concurrency_lab.grading.restorecells import RestoreCells
+from concurrency_lab.grading.staging import fill_answers
 from nbtools import ROOT, nbgrader
 
 DRILL = Path(__file__).resolve().parent / "grader_course" / "source" / "drill" / "drill.ipynb"
-HELPER = "def exclaim(text):\n    return text + '!'"
 
 
 def _gid(cell) -> str | None:
@@ -24,29 +26,11 @@ def _gid(cell) -> str | None:
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory) -> Path:
-    """The drill, with a read-only helper cell just before test_shout, released."""
+    """The drill (its read-only helper cell sits right before test_shout), released."""
     root = tmp_path_factory.mktemp("course")
+    shutil.copytree(DRILL.parents[1], root / "source")
+    shutil.copy(ROOT / "source" / "header.ipynb", root / "source" / "header.ipynb")
     shutil.copy(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
-    shutil.copy(ROOT / "source" / "header.ipynb", root / "header.ipynb")
-    (root / "nbgrader_config.py").write_text(
-        (root / "nbgrader_config.py").read_text().replace('ROOT / "source" / "header.ipynb"', 'ROOT / "header.ipynb"')
-    )
-    nb = nbformat.read(DRILL, as_version=4)
-    helper = nbformat.v4.new_code_cell(HELPER)
-    helper.metadata["nbgrader"] = {
-        "grade": False,
-        "grade_id": "exclaim_helper",
-        "locked": True,
-        "solution": False,
-        "schema_version": 3,
-    }
-    test_shout = next(i for i, cell in enumerate(nb.cells) if _gid(cell) == "test_shout")
-    nb.cells.insert(test_shout, helper)
-    nb.cells[test_shout + 1].source = nb.cells[test_shout + 1].source.replace(
-        'assert type(shout("a")) is str', 'assert type(shout("a")) is str and exclaim("a") == "a!"'
-    )
-    (root / "source" / "drill").mkdir(parents=True)
-    nbformat.write(nb, root / "source" / "drill" / "drill.ipynb")
     done = nbgrader("generate_assignment", "drill", "--force", cwd=root)
     assert done.returncode == 0, done.stderr[-2000:]
     return root
@@ -89,7 +73,8 @@ def test_deleted_test_and_read_only_cells_come_back_in_place(course):
     assert sorted(resources["nbgrader"]["restored_cells"]) == sorted(deleted)
     cells = {_gid(c): c for c in nb.cells if _gid(c)}
     assert "BEGIN HIDDEN TESTS" in cells["test_shout"].source and 'shout("hey")' in cells["test_shout"].source
-    assert cells["exclaim_helper"].source == HELPER and cells["exclaim_helper"].metadata.nbgrader.locked
+    helper = next(c for c in release.cells if _gid(c) == "exclaim_helper")
+    assert cells["exclaim_helper"].source == helper.source and cells["exclaim_helper"].metadata.nbgrader.locked
     assert cells["test_add"].metadata.nbgrader.points == 2
     nbformat.validate(nb)
 
@@ -101,3 +86,16 @@ def test_answer_cells_are_not_put_back_and_moved_cells_anchor_the_rest(course):
     ids = [_gid(c) for c in nb.cells if _gid(c)]
     assert "add" not in ids
     assert ids == ["square", "test_square", "test_add", "shout", "exclaim_helper", "test_shout"]
+
+
+def test_plain_nbgrader_autograde_with_the_course_config_puts_them_back(course):
+    """`nbgrader autograde` with nbgrader_config.py grades the submission in full, not 0 with an error."""
+    folder = course / "submitted" / "someone" / "drill"
+    folder.mkdir(parents=True)
+    nb = fill_answers(_submission(course, {"test_square", "exclaim_helper", "test_shout"}), CORRECT)
+    nbformat.write(nb, folder / "drill.ipynb")
+    done = nbgrader("autograde", "drill", "--force", cwd=course)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        submission = gradebook.find_submission("drill", "someone")
+        assert (submission.score, submission.max_score) == (6, 6)

@@ -19,6 +19,7 @@ own code, wherever it is, is what gets graded.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -27,6 +28,8 @@ from nbformat import NotebookNode
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import OverwriteCells
 from traitlets import Bool
+
+from .settings import EVENTS_ENV
 
 __all__ = ["RestoreCells"]
 
@@ -111,7 +114,23 @@ class RestoreCells(OverwriteCells):
         if restored:
             self.log.warning("Put back deleted cells: %s", ", ".join(restored))
             resources.setdefault("nbgrader", {}).setdefault("restored_cells", []).extend(restored)
+            self._report_restored(restored)
         return nb, resources
+
+    def _report_restored(self, restored: list[str]) -> None:
+        """One line in the grader's events file (``CONCURRENCY_LAB_GRADER_EVENTS``), for its report."""
+        path = os.environ.get(EVENTS_ENV)
+        if not path:
+            return
+        event = {
+            "student": None,
+            "notebook": self.notebook_id,
+            "cell": None,
+            "grade_id": "deleted cells",
+            "reason": "put back " + ", ".join(restored),
+        }
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(event) + "\n")
 
     def _restored_cell(self, source_cell: Any, grade_cell: Any, is_solution: bool) -> NotebookNode:
         """A cell rebuilt from the gradebook: a grade cell as nbgrader rebuilds it, or a read-only cell."""
