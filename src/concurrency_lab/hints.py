@@ -15,8 +15,8 @@ code:
   call was given up on (:func:`format_thread_dump` does the same for a
   ``faulthandler`` dump taken from outside the kernel);
 * :func:`lost_updates`: how many increments were lost;
-* :class:`CpuSplit`: CPU seconds spent in this process and in its children
-  (did the work run in child processes?);
+* :func:`where_it_ran`: did CPU-bound work run here or in child processes;
+* :class:`ProcessWatch`: the start method each process used, and which did the work;
 * :class:`CallSpy`: which threads made a call, and how many calls were in
   flight at once;
 * :class:`Leftovers`: the processes and threads a call left running.
@@ -34,14 +34,13 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any, NoReturn
 
 __all__ = [
     "HINT_ENAME",
     "CallSpy",
-    "CpuSplit",
     "Hint",
     "Leftovers",
     "ProcessWatch",
@@ -52,6 +51,7 @@ __all__ = [
     "hang_report",
     "is_cell_file",
     "lost_updates",
+    "where_it_ran",
 ]
 
 
@@ -412,44 +412,24 @@ def lost_updates(expected: int, got: Any, what: str = "increments") -> str:
     return f"the count is {got - expected} higher than the {expected} {what} made"
 
 
-@dataclass
-class CpuSplit:
-    """CPU seconds this process and its joined child processes used inside a ``with`` block.
+def where_it_ran(what: str, here: float, children: float, reference: float) -> str:
+    """A hint if CPU-bound work ran in this process rather than in child processes; "" otherwise.
 
-    ``children`` counts only child processes that ended and were waited for
-    inside the block (``os.times``), which is how a ``with Pool(...)`` block or
-    a joined ``Process`` ends.
+    Args:
+        what: the work, as the hint names it ("the counting").
+        here: CPU seconds this process used during the call.
+        children: CPU seconds its child processes used during the call (joined ones).
+        reference: CPU seconds the work costs when done in one process.
+
+    (:func:`concurrency_lab.fixtures.cpu_split_under_spawn` measures ``here`` and ``children``.)
     """
-
-    here: float = 0.0
-    children: float = 0.0
-    pid: int = field(default_factory=os.getpid)
-
-    def __enter__(self) -> CpuSplit:
-        self._before = os.times()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        after = os.times()
-        self.here = (after.user + after.system) - (self._before.user + self._before.system)
-        self.children = (after.children_user + after.children_system) - (
-            self._before.children_user + self._before.children_system
-        )
-
-    def ran_here(self, what: str, reference: float) -> str:
-        """A hint if the work ran in this process; "" if child processes did it.
-
-        Args:
-            what: the work, as the hint names it ("the counting").
-            reference: CPU seconds the work costs when done in one process.
-        """
-        if self.here < 0.5 * reference and self.children > 0.5 * reference:
-            return ""
-        return (
-            f"{what} ran in this kernel (pid {self.pid}), not in child processes: this kernel used "
-            f"{self.here:.2f} s of CPU time and child processes {self.children:.2f} s, "
-            f"for work that takes {reference:.2f} s in one process"
-        )
+    if here < 0.5 * reference and children > 0.5 * reference:
+        return ""
+    return (
+        f"{what} ran in this kernel (pid {os.getpid()}), not in child processes: this kernel used "
+        f"{here:.2f} s of CPU time and child processes {children:.2f} s, for work that takes "
+        f"{reference:.2f} s in one process"
+    )
 
 
 # --------------------------------------------------------------------------
@@ -584,35 +564,40 @@ class CallSpy:
             calls that can overlap do overlap).
     """
 
-    def __init__(self, func: Callable[..., Any], delay: float = 0.0) -> None:
+    def __init__(self, func: Callable[..., Any] | None = None, delay: float = 0.0) -> None:
         self.func = func
         self.delay = delay
         self.calls: list[Call] = []
         self.now = 0
         self.peak = 0
         self.caller: int | None = None
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        assert self.func is not None, "CallSpy has no function to call"
+        return self.spied_call(self.delay, self.func, *args, **kwargs)
+
+    def spied_call(self, delay: float, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``func(*args, **kwargs)`` after ``delay`` seconds, recorded as one call."""
         thread = threading.current_thread()
         target = getattr(thread, "_target", None)
         pooled = getattr(target, "__module__", "") in _POOL_MODULES
-        with self._lock:
+        with self.lock:
             self.calls.append(Call(threading.get_ident(), thread.name, pooled, os.getpid()))
             self.now += 1
             self.peak = max(self.peak, self.now)
         try:
-            if self.delay:
-                time.sleep(self.delay)
-            return self.func(*args, **kwargs)
+            if delay:
+                time.sleep(delay)
+            return func(*args, **kwargs)
         finally:
-            with self._lock:
+            with self.lock:
                 self.now -= 1
 
     def reset(self) -> None:
-        """Forget every call seen so far."""
-        with self._lock:
-            self.calls, self.now, self.peak, self.caller = [], 0, 0, None
+        """Forget every call seen so far (the caller stays)."""
+        with self.lock:
+            self.calls, self.now, self.peak = [], 0, 0
 
     @contextlib.contextmanager
     def patched(self, owner: Any, name: str) -> Iterator[CallSpy]:
@@ -639,9 +624,9 @@ class CallSpy:
         return call
 
     @property
-    def threads(self) -> set[int]:
-        """The distinct threads that made calls."""
-        return {call.thread for call in self.calls}
+    def threads(self) -> list[int]:
+        """The ``threading.get_ident()`` of the thread of each call, in order."""
+        return [call.thread for call in self.calls]
 
     def place(self, what: str, func: str = "your function") -> str:
         """Where the calls ran, as a hint: "" if all ran in a pool's threads.
@@ -670,7 +655,7 @@ class CallSpy:
         peak = self.peak if peak is None else peak
         if peak == want:
             return ""
-        used = len(self.threads)
+        used = len(set(self.threads))
         return (
             f"with {limit_name}={limit}, at most {peak} {what} were in flight at once (expected {want}); "
             f"your code made them from {used} thread{'s' if used != 1 else ''}"
