@@ -272,3 +272,38 @@ def test_a_canary_in_hidden_tests_reaches_no_feedback_validate_or_summary(tmp_pa
         assert CANARY not in validate.stdout + validate.stderr, student
     page = (course / "feedback" / "wrong_add" / "drill" / "drill.html").read_text()
     assert "A hidden test failed: add(a, b) gave a wrong sum for two small positive numbers" in page
+
+
+def test_a_fork_bomb_stops_at_its_cap_while_another_students_kernel_forks(tmp_path):
+    """Two students graded at once: one forks until refused and holds its processes; the other still forks.
+
+    The two submissions meet through files, so the second one forks exactly while the
+    first holds every process it could make. The cap must hold one kernel's processes
+    only: a pids cgroup per worker (root), a user namespace per kernel (a normal user).
+    """
+    meet = tmp_path / "meet"
+    meet.mkdir()
+    bomb = CORRECT["square"] + (
+        "\n\nimport os, pathlib, time\nchildren = []\ntry:\n    for _ in range(2000):\n"
+        "        pid = os.fork()\n        if pid == 0:\n            time.sleep(60)\n            os._exit(0)\n"
+        "        children.append(pid)\nexcept OSError:\n"
+        f"    pathlib.Path({str(meet / 'full')!r}).touch()\n    deadline = time.monotonic() + 60\n"
+        f"    while not pathlib.Path({str(meet / 'forked')!r}).exists() and time.monotonic() < deadline:\n"
+        "        time.sleep(0.05)\n    raise"
+    )
+    neighbour = (
+        "import os, pathlib, time\n"
+        f"deadline = time.monotonic() + 60\nwhile not pathlib.Path({str(meet / 'full')!r}).exists():\n"
+        "    assert time.monotonic() < deadline, 'the other student never filled its cap'\n    time.sleep(0.05)\n"
+        "pids = [os.fork() or os._exit(0) for _ in range(20)]\n"
+        "for pid in pids:\n    os.waitpid(pid, 0)\n"
+        f"pathlib.Path({str(meet / 'forked')!r}).touch()\n\n\n" + CORRECT["square"]
+    )
+    entries = [Hostile("bomber", 6, answers={"square": bomb}), Hostile("neighbour", 6, answers={"square": neighbour})]
+    course = _course(tmp_path, entries)
+    done = _grade(course, "--jobs", "2", "--timeout", "30", timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (meet / "full").exists() and (meet / "forked").exists(), done.stdout[-2000:]
+    assert _scores(course) == {"bomber": 6.0, "neighbour": 6.0}
+    time.sleep(0.5)
+    assert _processes_in(course) == []

@@ -158,6 +158,40 @@ def parallel_prime_counts(limits, processes=2):
     return {limit: primes_worker.count_primes(0, limit + 1) for limit in limits}
 '''
 
+PARALLEL_ONE_TASK_PER_LIMIT = (
+    '''
+def parallel_prime_counts(limits, processes=2):
+    """Wrong: each limit is one task, so a single limit keeps one process busy and the others idle."""'''
+    + VALIDATION
+    + '''
+    with mp.Pool(processes) as pool:
+        counts = pool.starmap(primes_worker.count_primes, [(0, limit + 1) for limit in limits])
+    return dict(zip(limits, counts))
+'''
+)
+
+PARALLEL_FORK_NOTEBOOK_WORKER = (
+    '''
+def count_piece(piece):
+    return primes_worker.count_primes(*piece)
+
+
+def parallel_prime_counts(limits, processes=2):
+    """Wrong: picks fork, so a worker defined in this notebook reaches the processes; spawn cannot import it."""'''
+    + VALIDATION
+    + '''
+    if not limits:
+        return {}
+    top = max(limits)
+    edges = {0, top + 1} | {limit + 1 for limit in limits}
+    edges = sorted(edges | {stop for _, stop in balanced_ranges(top, 4 * processes)})
+    pieces = list(zip(edges, edges[1:]))
+    with mp.get_context("fork").Pool(processes) as pool:
+        counts = pool.map(count_piece, pieces)
+    return {limit: sum(c for (_, stop), c in zip(pieces, counts) if stop <= limit + 1) for limit in limits}
+'''
+)
+
 CASES = [
     Case("reference solution"),
     Case(
@@ -172,6 +206,16 @@ CASES = [
     ),
     Case("primes counted in threads", {PARALLEL: PARALLEL_THREADS}, must_fail=IN_CHILDREN),
     Case("primes counted in the parent", {PARALLEL: PARALLEL_IN_PARENT}, must_fail=IN_CHILDREN),
+    Case(
+        "a single limit sent to one process as one task",
+        {PARALLEL: PARALLEL_ONE_TASK_PER_LIMIT},
+        must_fail=IN_CHILDREN,
+    ),
+    Case(
+        "fork picked, with a worker defined in the notebook",
+        {PARALLEL: PARALLEL_FORK_NOTEBOOK_WORKER},
+        must_fail={"test_parallel_counts_every_start_method"},
+    ),
 ]
 
 

@@ -128,6 +128,17 @@ TERMINATE = r'''
 QUEUE_MAP_JOINS_FIRST = START + JOIN + COLLECT + FINISH
 # Wrong: kills the workers instead of letting them read their sentinels.
 QUEUE_MAP_TERMINATES = START + COLLECT + TERMINATE + FINISH
+# Wrong: returns the results in the order the workers finished them (errors are handled right).
+ARRIVAL = r"""
+    arrived = [results.get() for _ in items]
+"""
+RAISE_FIRST_IN_INPUT_ORDER = r"""
+    failed = [(index, value) for index, ok, value in arrived if not ok]
+    if failed:
+        raise min(failed, key=lambda pair: pair[0])[1]
+    return [value for _index, ok, value in arrived]
+"""
+QUEUE_MAP_ARRIVAL_ORDER = START + ARRIVAL + JOIN + RAISE_FIRST_IN_INPUT_ORDER
 
 CASES = [
     Case("reference solution"),
@@ -146,6 +157,11 @@ CASES = [
         {QUEUE_MAP: QUEUE_MAP_TERMINATES},
         must_fail={"test_queue_map_sentinel_shutdown"},
     ),
+    Case(
+        "results in the order they arrived",
+        {QUEUE_MAP: QUEUE_MAP_ARRIVAL_ORDER},
+        must_fail={"test_queue_map_input_order"},
+    ),
 ]
 
 
@@ -157,3 +173,5 @@ def test_hidden_tests_judge_answers(case, tmp_path):
     assert time.monotonic() - started < 60, "a deadlocked answer must fail within the tests' time limit"
     if "joins before draining" in case.name:
         assert "did not return within 15 s" in results["test_queue_map_large_results"].output
+    if "arrived" in case.name:
+        assert "in the order the workers finished them" in results["test_queue_map_input_order"].output

@@ -81,6 +81,34 @@ def read_files(paths, max_workers=8, opener=open):
     return result
 '''
 
+READ_OWN_THREADS = r'''
+import threading
+
+
+def read_files(paths, max_workers=8, opener=open):
+    """Wrong: threads it starts itself, at most max_workers at a time, instead of a ThreadPoolExecutor."""
+    results = {}
+    gate = threading.Semaphore(max_workers)
+
+    def stats(path):
+        with gate:
+            try:
+                with opener(path, "rb") as file:
+                    data = file.read()
+                text = data.decode("utf-8")
+                counts = {"lines": len(text.splitlines()), "words": len(text.split()), "bytes": len(data)}
+                results[path] = {**counts, "error": None}
+            except Exception as exc:
+                results[path] = {"lines": None, "words": None, "bytes": None, "error": f"{type(exc).__name__}: {exc}"}
+
+    threads = [threading.Thread(target=stats, args=(path,)) for path in dict.fromkeys(paths)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {path: results[path] for path in paths}
+'''
+
 READ_RAISES = r'''
 def read_files(paths, max_workers=8, opener=open):
     """Wrong: a bad file raises instead of becoming an error in the result."""
@@ -134,6 +162,7 @@ CASES = [
         {READ: READ_SEQUENTIAL, ANALYZE: ANALYZE_ALL_THREADS},
         must_fail={"test_read_files_uses_threads", "test_analyze_corpus_analyzes_in_processes"},
     ),
+    Case("hand-made reader threads, not a pool", {READ: READ_OWN_THREADS}, must_fail={"test_read_files_uses_threads"}),
     Case(
         "reader that raises, Task 4 all in processes",
         {READ: READ_RAISES, ANALYZE: ANALYZE_ALL_PROCESSES},
