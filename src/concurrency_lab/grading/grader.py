@@ -154,7 +154,8 @@ def grade_student(settings: GradeSettings, student: str) -> StudentResult:
             where = event.get("grade_id") or ("start-up" if cell is None else f"cell {cell}")
             notes.append(f"{event.get('notebook')}: {where}: {event.get('reason')}")
     if killed:
-        notes.append(f"killed {killed} process(es) left behind")
+        listed = ", ".join(killed[:3]) + (f" and {len(killed) - 3} more" if len(killed) > 3 else "")
+        notes.append(f"killed {len(killed)} process(es) left behind: {listed}")
     if not outcome.get("success"):
         notes.append("nbgrader failed: " + failure_cause(outcome))
         return StudentResult(student, "error", seconds=time.perf_counter() - start, notes=notes)

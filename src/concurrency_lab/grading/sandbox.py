@@ -223,11 +223,18 @@ def setup_worker(settings: GradeSettings) -> None:
     _WORKER["cgroup"] = group
 
 
-def kill_strays() -> int:
-    """Kill every descendant of this process and everything in its pids cgroup; return the count."""
+def kill_strays() -> list[str]:
+    """Kill every descendant of this process and everything in its pids cgroup.
+
+    Returns:
+        The processes that were still running, as ``pid N (command)``; zombies
+        (already dead, only waiting to be reaped) are reaped but not counted.
+    """
     import psutil
 
-    victims: dict[int, psutil.Process] = {}
+    from .strays import describe
+
+    victims: dict[int, str] = {}
     for _ in range(5):  # forks may race the kill: sweep until nothing is left
         found = {p.pid: p for p in psutil.Process().children(recursive=True)}
         group = _WORKER.get("cgroup")
@@ -240,14 +247,15 @@ def kill_strays() -> int:
         found.pop(os.getpid(), None)
         if not found:
             break
-        for proc in found.values():
+        for pid, proc in found.items():
             try:
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    victims.setdefault(pid, describe(pid, " ".join(proc.cmdline())))
                 proc.send_signal(signal.SIGKILL)
-            except psutil.NoSuchProcess:
+            except psutil.Error:
                 pass
         psutil.wait_procs(list(found.values()), timeout=5)
-        victims.update(found)
-    return len(victims)
+    return list(victims.values())
 
 
 if __name__ == "__main__":
