@@ -47,7 +47,7 @@ test: install
 # kernel. As root (CI), .ci/as-normal-user creates the account cl-grader, copies this tree
 # into its home with a venv from /usr/bin/python3, and runs them as that account.
 UNPRIVILEGED_TESTS = tests/grading/test_containment.py \
-	tests/grading/test_grader.py::test_a_fork_bomb_stops_at_its_cap_while_another_students_kernel_forks
+	tests/grading/test_grader_isolation.py::test_a_fork_bomb_stops_at_its_cap_while_another_students_kernel_forks
 test-unprivileged: install
 	$(if $(ALLOW_ROOT),.ci/as-normal-user,$(PY) -m pytest -p no:cacheprovider) -q $(UNPRIVILEGED_TESTS)
 

@@ -3,8 +3,10 @@
 The lessons themselves live in the notebooks. This package holds only what
 they stand on: a local page server (:mod:`.pageserver`), timing helpers
 (:mod:`.timing`), the machine line and start-method set-up (:mod:`.machine`),
-worker functions that other processes can import (:mod:`.workers`) and the
-charts (:mod:`.charts`).
+worker functions that other processes can import (:mod:`.workers`), the
+charts (:mod:`.charts`), and what the test cells use: timeouts
+(:mod:`.probes`), shared fixtures (:mod:`.fixtures`) and hints, failures
+written for the student with the measurements behind them (:mod:`.hints`).
 
 The instructor's side, grading a class with nbgrader, is the subpackage
 :mod:`concurrency_lab.grading`; no notebook imports it.

@@ -167,10 +167,14 @@ def deadlock_report(locks: Iterable[TrackedLock] | None = None, threads: Iterabl
     """Describe the threads blocked on tracked locks: the wait-for cycles first.
 
     Threads are numbered ``thread-1``, ``thread-2``, ... in the order the
-    report first meets them. A cycle reads, for example,
-    "thread-1 holds alice.lock and waits for bob.lock; thread-2 holds bob.lock
-    and waits for alice.lock". A lock still held by a thread that has ended is
-    named too (a lock that was never released).
+    report first meets them. A cycle reads, for example (one thread a line, so
+    that Validate, which cuts long lines, shows it whole)::
+
+        thread-1 holds alice.lock and waits for bob.lock;
+        thread-2 holds bob.lock and waits for alice.lock
+
+    A lock still held by a thread that has ended is named too (a lock that was
+    never released).
 
     Args:
         locks: the locks to look at (default: every tracked lock alive).
@@ -225,12 +229,12 @@ def deadlock_report(locks: Iterable[TrackedLock] | None = None, threads: Iterabl
             wanted = waiting[member]
             if owners.get(id(wanted)) == member:
                 parts.append(
-                    f"{label(member)} {held_by(member)} and waits for {wanted.name} again "
+                    f"{label(member)} {held_by(member)} and waits for {wanted.name} again\n"
                     "(a Lock is not re-entrant: the thread that holds it cannot take it twice)"
                 )
             else:
                 parts.append(f"{label(member)} {held_by(member)} and waits for {wanted.name}")
-        sentences.append("; ".join(parts))
+        sentences.append(";\n".join(parts))
     for ident, wanted in sorted(waiting.items(), key=lambda item: item[1].name):
         if ident in in_cycle:
             continue
@@ -242,7 +246,7 @@ def deadlock_report(locks: Iterable[TrackedLock] | None = None, threads: Iterabl
         owner = owners.get(id(lock))
         if owner is not None and owner not in alive:
             sentences.append(f"{lock.name} is still held by a thread that has finished: it was never released")
-    return ". ".join(sentences)
+    return "\n".join(sentences)
 
 
 # --------------------------------------------------------------------------

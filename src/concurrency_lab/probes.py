@@ -71,7 +71,7 @@ def call_within(
         message = f"{name or getattr(func, '__name__', repr(func))} did not return within {seconds} s"
         parts = [f"{message}. {hint}" if hint else message]
         if locks:
-            parts.append(f"Blocked on locks: {locks}")
+            parts.append(f"Blocked on locks:\n{locks}")
         if stuck:
             parts.append(stuck)
         raise Hint("\n".join(parts))

@@ -86,8 +86,8 @@ def test_deadlock_report_names_the_wait_for_cycle():
     for thread in threads:
         thread.join()
     assert one.startswith("thread-1 holds alice.lock and waits for bob.lock (held by thread-2)")
-    assert report == (
-        "thread-1 holds alice.lock and waits for bob.lock; thread-2 holds bob.lock and waits for alice.lock"
+    assert (
+        report == "thread-1 holds alice.lock and waits for bob.lock;\nthread-2 holds bob.lock and waits for alice.lock"
     )
     assert deadlock_report([alice, bob]) == ""
 
@@ -105,7 +105,7 @@ def test_deadlock_report_names_a_lock_taken_twice_and_a_lock_never_released():
     _wait_until(lambda: again.waiters())
     report = deadlock_report([again])
     thread.join()
-    assert report.startswith("thread-1 holds a.lock and waits for a.lock again (a Lock is not re-entrant")
+    assert report.startswith("thread-1 holds a.lock and waits for a.lock again\n(a Lock is not re-entrant")
 
     leak = threading.Thread(target=kept.acquire)
     leak.start()

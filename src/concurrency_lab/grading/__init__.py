@@ -6,7 +6,10 @@ module holds one part of the pipeline:
 ===========================  ==========================================================
 :mod:`.settings`             every default, environment variable name and shared list
 :mod:`.resilientexecute`     the autograde executor that survives dead and stuck kernels
-:mod:`.hidehiddentests`      the feedback filter: no hidden test in the feedback
+:mod:`.hangdump`             the executor's part: where a timed-out cell's threads were
+:mod:`.strays`               the executor's part: the processes each cell left running
+:mod:`.restorecells`         deleted test cells and read-only cells put back where they sat
+:mod:`.hidehiddentests`      the feedback filter: no hidden test in the feedback, hints shown
 :mod:`.transport`            kernels on Unix sockets instead of TCP ports
 :mod:`.staging`              submissions made gradable; a cell's grade_id; filling answers
 :mod:`.sandbox`              each worker's limits and clean-up, and the kernel launcher
