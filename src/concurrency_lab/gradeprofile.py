@@ -137,8 +137,13 @@ def _first_line(source: str) -> str:
     return ""
 
 
-def profile_notebook(path: Path, workdir: Path, timeout: int = 60, kernel_name: str = "") -> NotebookProfile:
-    """Run one notebook in ``workdir`` in a fresh kernel and time each step."""
+def profile_notebook(
+    path: Path, workdir: Path, timeout: int = 60, kernel_name: str = "", shutdown: str = "graceful"
+) -> NotebookProfile:
+    """Run one notebook in ``workdir`` in a fresh kernel and time each step.
+
+    ``shutdown`` is nbclient's ``shutdown_kernel``: ``graceful`` or ``immediate``.
+    """
     nb = nbformat.read(path, as_version=4)
     code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     cells: list[tuple[str, int, nbformat.NotebookNode]] = []
@@ -153,6 +158,7 @@ def profile_notebook(path: Path, workdir: Path, timeout: int = 60, kernel_name: 
             cells.append((classify(cell), i, cell))
     client = _Client(
         nb,
+        shutdown_kernel=shutdown,
         timeout=timeout,
         allow_errors=True,
         kernel_name=kernel_name or "",
@@ -187,14 +193,28 @@ def profile_notebook(path: Path, workdir: Path, timeout: int = 60, kernel_name: 
     return profile
 
 
-def profile_assignment(root: Path, assignment: str, timeout: int = 60) -> list[NotebookProfile]:
+def course_shutdown(root: Path) -> str:
+    """How the course's nbgrader_config.py stops kernels (``Execute.shutdown_kernel``)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    if not (root / "nbgrader_config.py").exists():
+        return "graceful"
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    return config.Execute.get("shutdown_kernel", "graceful")
+
+
+def profile_assignment(
+    root: Path, assignment: str, timeout: int = 60, shutdown: str = "graceful"
+) -> list[NotebookProfile]:
     """Profile every source notebook of ``assignment``, in one shared working folder."""
     source = root / "source" / assignment
     with tempfile.TemporaryDirectory(prefix="cl-profile-") as tmp:
         work = Path(tmp)
         for nb in sorted(source.glob("*.ipynb")):
             shutil.copy(nb, work / nb.name)
-        return [profile_notebook(work / nb.name, work, timeout) for nb in sorted(source.glob("*.ipynb"))]
+        return [
+            profile_notebook(work / nb.name, work, timeout, shutdown=shutdown) for nb in sorted(source.glob("*.ipynb"))
+        ]
 
 
 def _median_profiles(runs: list[list[NotebookProfile]]) -> list[NotebookProfile]:
@@ -269,15 +289,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=60, help="seconds per cell")
     parser.add_argument("--top", type=int, default=15, help="how many of the slowest cells to list")
     parser.add_argument("--json", type=Path, help="also write every step as JSON here")
+    parser.add_argument(
+        "--shutdown",
+        choices=["graceful", "immediate"],
+        help="how kernels stop (default: as the course's nbgrader_config.py says)",
+    )
     args = parser.parse_args(argv)
+    shutdown = args.shutdown or course_shutdown(args.root.resolve())
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    runs = [profile_assignment(args.root.resolve(), args.assignment, args.timeout) for _ in range(args.repeats)]
+    runs = [
+        profile_assignment(args.root.resolve(), args.assignment, args.timeout, shutdown) for _ in range(args.repeats)
+    ]
     profiles = _median_profiles(runs)
     print(describe_machine())
     print(
         f"load average {load:.2f} before, {os.getloadavg()[0]:.2f} after; "
-        f"median of {args.repeats} run(s) of each notebook of {args.assignment}, solved"
+        f"median of {args.repeats} run(s) of each notebook of {args.assignment}, solved; "
+        f"kernels stopped: {shutdown}"
     )
     print(report(profiles, args.top))
     if args.json:
