@@ -23,14 +23,30 @@ left alone.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
 import signal
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import Executor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MARKER_ENV", "GraderPlugin", "dask_executor", "children_now", "kill_student_processes", "student_processes"]
+__all__ = [
+    "MARKER_ENV",
+    "DaskCluster",
+    "GraderPlugin",
+    "dask_cluster",
+    "dask_executor",
+    "children_now",
+    "kill_student_processes",
+    "student_processes",
+]
 
 MARKER_ENV = "CONCURRENCY_LAB_GRADED_KERNEL"
 
@@ -169,3 +185,119 @@ def worker_id() -> str:
     import socket
 
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class DaskCluster:
+    """A ``dask scheduler`` and its ``dask worker`` processes, each in its own process group."""
+
+    folder: Path
+    address: str = ""
+    scheduler: subprocess.Popen | None = None
+    workers: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start_worker(self, name: str, env: dict[str, str], cwd: Path) -> None:
+        """Start ``dask worker`` (one process, one thread) and wait until the scheduler sees it."""
+        log = open(self.folder / f"{name}.log", "w")  # noqa: SIM115 (kept open while it runs)
+        self.workers[name] = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "dask"),
+                "worker",
+                self.address,
+                "--name",
+                name,
+                "--nworkers",
+                "1",
+                "--nthreads",
+                "1",
+                "--no-dashboard",
+                "--host",
+                "127.0.0.1",
+                "--local-directory",
+                str(self.folder / name),
+                "--death-timeout",
+                "60",
+            ],
+            cwd=cwd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+
+    def kill_worker(self, name: str) -> None:
+        """SIGKILL a worker's whole process group (its nanny, itself, everything it started)."""
+        proc = self.workers[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+    def log(self, name: str) -> str:
+        path = self.folder / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _wait_for(predicate, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"gave up waiting {seconds:g} s for {what}")
+
+
+@contextlib.contextmanager
+def dask_cluster(workers: int, cwd: Path, env: dict[str, str] | None = None) -> Iterator[DaskCluster]:
+    """A ``dask scheduler`` on 127.0.0.1 and ``workers`` ``dask worker`` processes named w0, w1, ...
+
+    Each worker has one thread: it grades one student at a time. Everything is
+    stopped afterwards.
+    """
+    env = {
+        **os.environ,
+        **(env or {}),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    folder = Path(tempfile.mkdtemp(prefix="cl-dask-"))
+    cluster = DaskCluster(folder)
+    info = folder / "scheduler.json"
+    try:
+        log = open(folder / "scheduler.log", "w")  # noqa: SIM115
+        cluster.scheduler = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "dask"),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(info),
+            ],
+            cwd=folder,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        _wait_for(info.exists, 60, "the Dask scheduler to start")
+        _wait_for(lambda: bool(info.read_text().strip()), 10, "the scheduler file")
+        cluster.address = json.loads(info.read_text())["address"]
+        for i in range(workers):
+            cluster.start_worker(f"w{i}", env, cwd)
+        from distributed import Client
+
+        with Client(cluster.address, timeout=60) as client:
+            client.wait_for_workers(workers, timeout=120)
+        yield cluster
+    finally:
+        for name in list(cluster.workers):
+            cluster.kill_worker(name)
+        if cluster.scheduler is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(cluster.scheduler.pid, signal.SIGKILL)
+            cluster.scheduler.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -4,8 +4,9 @@
   ``pg_ctl``) in a private temporary folder, as an unprivileged account when
   we are root, listening only on a Unix socket in that folder (no TCP port to
   collide with another test or with a system server).
-* :func:`dask_cluster` starts ``dask scheduler`` and ``dask worker`` processes
-  on 127.0.0.1, the way a cluster runs, and can kill one worker for good.
+* :func:`dask_cluster` (from :mod:`concurrency_lab.gradecluster`, which
+  ``make grade-bench`` uses too) starts ``dask scheduler`` and ``dask worker``
+  processes on 127.0.0.1, the way a cluster runs, and can kill one worker for good.
 
 Both are context managers that stop everything they started, even when the
 test fails.
@@ -15,20 +16,19 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import json
 import os
 import pwd
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
+from concurrency_lab.gradecluster import DaskCluster, dask_cluster
+
+__all__ = ["DaskCluster", "Postgres", "dask_cluster", "postgres_bindir", "postgres_server"]
+
 INSTALL_HINT = "install Debian's PostgreSQL server: apt-get install postgresql (.ci/run does)"
 
 
@@ -184,112 +184,4 @@ def postgres_server() -> Iterator[Postgres]:
                 text=True,
                 check=False,
             )
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-@dataclass
-class DaskCluster:
-    """A ``dask scheduler`` and its ``dask worker`` processes, each in its own process group."""
-
-    folder: Path
-    address: str = ""
-    scheduler: subprocess.Popen | None = None
-    workers: dict[str, subprocess.Popen] = field(default_factory=dict)
-
-    def start_worker(self, name: str, env: dict[str, str], cwd: Path) -> None:
-        """Start ``dask worker`` (one process, one thread) and wait until the scheduler sees it."""
-        log = open(self.folder / f"{name}.log", "w")  # noqa: SIM115 (kept open while it runs)
-        self.workers[name] = subprocess.Popen(
-            [
-                str(BIN / "dask"),
-                "worker",
-                self.address,
-                "--name",
-                name,
-                "--nworkers",
-                "1",
-                "--nthreads",
-                "1",
-                "--no-dashboard",
-                "--host",
-                "127.0.0.1",
-                "--local-directory",
-                str(self.folder / name),
-                "--death-timeout",
-                "60",
-            ],
-            cwd=cwd,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-
-    def kill_worker(self, name: str) -> None:
-        """SIGKILL a worker's whole process group (its nanny, itself, everything it started)."""
-        proc = self.workers[name]
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-
-    def log(self, name: str) -> str:
-        path = self.folder / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-
-def _wait_for(predicate, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"gave up waiting {seconds:g} s for {what}")
-
-
-@contextlib.contextmanager
-def dask_cluster(workers: int, cwd: Path, env: dict[str, str] | None = None) -> Iterator[DaskCluster]:
-    """A scheduler on 127.0.0.1 and ``workers`` workers named w0, w1, ...; all stopped afterwards."""
-    env = {**os.environ, **(env or {}), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    folder = Path(tempfile.mkdtemp(prefix="cl-dask-"))
-    cluster = DaskCluster(folder)
-    info = folder / "scheduler.json"
-    try:
-        log = open(folder / "scheduler.log", "w")  # noqa: SIM115
-        cluster.scheduler = subprocess.Popen(
-            [
-                str(BIN / "dask"),
-                "scheduler",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--no-dashboard",
-                "--scheduler-file",
-                str(info),
-            ],
-            cwd=folder,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        _wait_for(info.exists, 60, "the Dask scheduler to start")
-        _wait_for(lambda: bool(info.read_text().strip()), 10, "the scheduler file")
-        cluster.address = json.loads(info.read_text())["address"]
-        for i in range(workers):
-            cluster.start_worker(f"w{i}", env, cwd)
-        from distributed import Client
-
-        with Client(cluster.address, timeout=60) as client:
-            client.wait_for_workers(workers, timeout=120)
-        yield cluster
-    finally:
-        for name in list(cluster.workers):
-            cluster.kill_worker(name)
-        if cluster.scheduler is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(cluster.scheduler.pid, signal.SIGKILL)
-            cluster.scheduler.wait(timeout=30)
         shutil.rmtree(folder, ignore_errors=True)
