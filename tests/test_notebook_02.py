@@ -10,7 +10,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from nbtools import SOURCE, assert_fails_exactly, errors_outside_tests, grade_cells, run_notebook
+from nbtools import SOURCE, Case, grade_cells, judge
 
 NOTEBOOK = SOURCE / "02-threads.ipynb"
 ANSWER = "download_pages_answer"
@@ -199,33 +199,32 @@ def download_pages(urls, max_threads=8, timeout=5.0):
         return dict(zip(unique, pool.map(lambda url: fetch_one(url, timeout), unique)))
 '''
 
-# name: (answer, tests that must fail)
-CASES = {
-    "reference solution": (None, set()),
-    "fixed shares per thread": (SLICES, set()),
-    "thread per URL behind a semaphore": (SEMAPHORE, set()),
-    "sequential downloader": (SEQUENTIAL, {"test_download_bounded_threads"}),
-    "unbounded: one thread per URL": (UNBOUNDED, {"test_download_bounded_threads"}),
-    "a thread pool instead of threads": (POOL, {"test_download_bounded_threads"}),
-    "no error handling, no de-duplication": (
-        NO_ERROR_HANDLING,
-        {"test_download_result_type", "test_download_errors_classified", "test_download_edge_cases"},
+CASES = [
+    Case("reference solution"),
+    Case("fixed shares per thread", {ANSWER: SLICES}),
+    Case("thread per URL behind a semaphore", {ANSWER: SEMAPHORE}),
+    Case("sequential downloader", {ANSWER: SEQUENTIAL}, must_fail={"test_download_bounded_threads"}),
+    Case("unbounded: one thread per URL", {ANSWER: UNBOUNDED}, must_fail={"test_download_bounded_threads"}),
+    Case("a thread pool instead of threads", {ANSWER: POOL}, must_fail={"test_download_bounded_threads"}),
+    Case(
+        "no error handling, no de-duplication",
+        {ANSWER: NO_ERROR_HANDLING},
+        must_fail={"test_download_result_type", "test_download_errors_classified", "test_download_edge_cases"},
     ),
-}
+]
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", CASES, ids=str)
 def test_hidden_tests_judge_downloaders(case, tmp_path):
-    answer, must_fail = CASES[case]
-    answers = {ANSWER: answer} if answer else {}
-    nb, results = run_notebook(NOTEBOOK, tmp_path, answers=answers)
-    assert_fails_exactly(results, TESTS, must_fail, case)
-    if not must_fail:
-        assert errors_outside_tests(nb) == []
+    """Right downloaders pass every test cell; each wrong one fails exactly the cells meant to catch it."""
+    judge(NOTEBOOK, case, tmp_path, TESTS)
 
 
-def test_helper_cells_are_locked():
-    """The result type and the timeout helper are read-only."""
-    cells = grade_cells(nbformat.read(NOTEBOOK, as_version=4))
+def test_result_type_is_locked_and_tests_use_the_package_time_limit():
+    """PageResult is read-only; test cells call download_pages through probes.call_within, not a copy."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    cells = grade_cells(nb)
     assert cells["page_result_class"].metadata["nbgrader"]["locked"]
-    assert cells["run_with_timeout_helper"].metadata["nbgrader"]["locked"]
+    assert "run_with_timeout" not in "".join(cell.source for cell in nb.cells)
+    for gid in TESTS:
+        assert "from concurrency_lab.probes import call_within" in cells[gid].source, gid

@@ -13,7 +13,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from nbtools import SOURCE, assert_fails_exactly, errors_outside_tests, grade_cells, run_notebook
+from nbtools import SOURCE, Case, grade_cells, judge
 
 NOTEBOOK = SOURCE / "03-locks.ipynb"
 COUNTER = "safe_counter_answer"
@@ -184,39 +184,38 @@ def transfer(source, target, amount):
 '''
 
 ALL = COUNTER_TESTS | TRANSFER_TESTS
-# name: (answers, tests that must fail)
-CASES = {
-    "reference solution": ({}, set()),
-    "acquire/release counter, transfer ordered by id": (
+CASES = [
+    Case("reference solution"),
+    Case(
+        "acquire/release counter, transfer ordered by id",
         {COUNTER: COUNTER_ACQUIRE_RELEASE, TRANSFER: TRANSFER_BY_ID},
-        set(),
     ),
-    "RLock counter, try-lock transfer with back-off": (
+    Case(
+        "RLock counter, try-lock transfer with back-off",
         {COUNTER: COUNTER_RLOCK_CELL, TRANSFER: TRANSFER_TRY_LOCK},
-        set(),
     ),
-    "counter without a lock, transfer locking in argument order": (
+    Case(
+        "counter without a lock, transfer locking in argument order",
         {COUNTER: COUNTER_NO_LOCK, TRANSFER: TRANSFER_ARGUMENT_ORDER},
-        {"test_counter_no_lost_updates", "test_transfer_no_deadlock"},
+        must_fail={"test_counter_no_lost_updates", "test_transfer_no_deadlock"},
     ),
-    "shared class counter, transfer checking before locking": (
+    Case(
+        "shared class counter, transfer checking before locking",
         {COUNTER: COUNTER_SHARED, TRANSFER: TRANSFER_CHECK_THEN_LOCK},
-        {"test_counter_basics", "test_counter_no_lost_updates", "test_transfer_never_overdraws"},
+        must_fail={"test_counter_basics", "test_counter_no_lost_updates", "test_transfer_never_overdraws"},
     ),
-    "transfer that keeps its locks on failure": (
+    Case(
+        "transfer that keeps its locks on failure",
         {TRANSFER: TRANSFER_LEAKS_LOCKS},
-        {"test_transfer_rejects_bad_input", "test_transfer_never_overdraws"},
+        must_fail={"test_transfer_rejects_bad_input", "test_transfer_never_overdraws"},
     ),
-}
+]
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", CASES, ids=str)
 def test_hidden_tests_judge_answers(case, tmp_path):
-    answers, must_fail = CASES[case]
-    nb, results = run_notebook(NOTEBOOK, tmp_path, answers=answers)
-    assert_fails_exactly(results, ALL, must_fail, case)
-    if not must_fail:
-        assert errors_outside_tests(nb) == []
+    """Right answers pass every test cell; each wrong answer fails exactly the cells meant to catch it."""
+    judge(NOTEBOOK, case, tmp_path, ALL)
 
 
 def test_helper_cells_are_locked():

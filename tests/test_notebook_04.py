@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from nbtools import SOURCE, assert_fails_exactly, errors_outside_tests, run_notebook
+from nbtools import SOURCE, Case, judge
 
 NOTEBOOK = SOURCE / "04-processes.ipynb"
 WORKER = "primes_worker_answer"
@@ -158,29 +158,28 @@ def parallel_prime_counts(limits, processes=2):
     return {limit: primes_worker.count_primes(0, limit + 1) for limit in limits}
 '''
 
-# name: (answers, start method, tests that must fail)
-CASES = {
-    "reference solution": ({}, None, set()),
-    "sieve worker, ProcessPoolExecutor, under spawn": (
-        {WORKER: WORKER_SIEVE, PARALLEL: PARALLEL_EXECUTOR}, "spawn", set()
+CASES = [
+    Case("reference solution"),
+    Case(
+        "sieve worker, ProcessPoolExecutor, under spawn",
+        {WORKER: WORKER_SIEVE, PARALLEL: PARALLEL_EXECUTOR},
+        start_method="spawn",
     ),
-    "trial-division worker, Process and Queue, under fork": (
-        {WORKER: WORKER_WITH_QUEUE_HELPER, PARALLEL: PARALLEL_PROCESS_QUEUE}, "fork", set()
+    Case(
+        "trial-division worker, Process and Queue, under fork",
+        {WORKER: WORKER_WITH_QUEUE_HELPER, PARALLEL: PARALLEL_PROCESS_QUEUE},
+        start_method="fork",
     ),
-    "primes counted in threads": ({PARALLEL: PARALLEL_THREADS}, None, IN_CHILDREN),
-    "primes counted in the parent": ({PARALLEL: PARALLEL_IN_PARENT}, None, IN_CHILDREN),
-}
+    Case("primes counted in threads", {PARALLEL: PARALLEL_THREADS}, must_fail=IN_CHILDREN),
+    Case("primes counted in the parent", {PARALLEL: PARALLEL_IN_PARENT}, must_fail=IN_CHILDREN),
+]
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", CASES, ids=str)
 def test_hidden_tests_judge_answers(case, tmp_path):
     """Right answers pass every test cell; each wrong answer fails exactly the cells meant to catch it."""
-    answers, method, must_fail = CASES[case]
-    nb, results = run_notebook(NOTEBOOK, tmp_path, answers=answers, start_method=method)
-    assert_fails_exactly(results, ALL_TESTS, must_fail, case)
-    assert errors_outside_tests(nb) == []
-    if not answers:
+    nb, _ = judge(NOTEBOOK, case, tmp_path, ALL_TESTS)
+    if not case.answers:
         printed = "".join(out.get("text", "") for cell in nb.cells for out in cell.get("outputs", []))
         assert "Can't get attribute 'square' on <module '__main__'" in printed
         assert "exit code 1" in printed and "exit code -15" in printed
-

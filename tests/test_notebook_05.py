@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from nbtools import SOURCE, assert_fails_exactly, errors_outside_tests, run_notebook
+from nbtools import SOURCE, Case, judge
 
 NOTEBOOK = SOURCE / "05-queues.ipynb"
 WORKER = "queue_worker_answer"
@@ -129,26 +129,31 @@ QUEUE_MAP_JOINS_FIRST = START + JOIN + COLLECT + FINISH
 # Wrong: kills the workers instead of letting them read their sentinels.
 QUEUE_MAP_TERMINATES = START + COLLECT + TERMINATE + FINISH
 
-# name: (answers, start method, tests that must fail)
-CASES = {
-    "reference solution": ({}, None, set()),
-    "one queue per worker, under spawn": ({WORKER: WORKER_PER_QUEUE, QUEUE_MAP: QUEUE_MAP_PER_QUEUE}, "spawn", set()),
-    "consumer joins before draining": ({QUEUE_MAP: QUEUE_MAP_JOINS_FIRST}, None, {"test_queue_map_large_results"}),
-    "workers terminated instead of sentinels": (
-        {QUEUE_MAP: QUEUE_MAP_TERMINATES}, None, {"test_queue_map_sentinel_shutdown"}
+CASES = [
+    Case("reference solution"),
+    Case(
+        "one queue per worker, under spawn",
+        {WORKER: WORKER_PER_QUEUE, QUEUE_MAP: QUEUE_MAP_PER_QUEUE},
+        start_method="spawn",
     ),
-}
+    Case(
+        "consumer joins before draining",
+        {QUEUE_MAP: QUEUE_MAP_JOINS_FIRST},
+        must_fail={"test_queue_map_large_results"},
+    ),
+    Case(
+        "workers terminated instead of sentinels",
+        {QUEUE_MAP: QUEUE_MAP_TERMINATES},
+        must_fail={"test_queue_map_sentinel_shutdown"},
+    ),
+]
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", CASES, ids=str)
 def test_hidden_tests_judge_answers(case, tmp_path):
     """Right answers pass every test cell; each wrong answer fails exactly the cells meant to catch it."""
-    answers, method, must_fail = CASES[case]
     started = time.monotonic()
-    nb, results = run_notebook(NOTEBOOK, tmp_path, answers=answers, start_method=method)
+    _, results = judge(NOTEBOOK, case, tmp_path, ALL_TESTS)
     assert time.monotonic() - started < 60, "a deadlocked answer must fail within the tests' time limit"
-    assert_fails_exactly(results, ALL_TESTS, must_fail, case)
-    assert errors_outside_tests(nb) == []
-    if "joins before draining" in case:
+    if "joins before draining" in case.name:
         assert "did not return within 15 s" in results["test_queue_map_large_results"].output
-

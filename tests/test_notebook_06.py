@@ -10,7 +10,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from nbtools import SOURCE, assert_fails_exactly, errors_outside_tests, grade_cells, run_notebook
+from nbtools import SOURCE, Case, grade_cells, judge
 
 NOTEBOOK = SOURCE / "06-pools.ipynb"
 READ = "read_files_answer"
@@ -122,33 +122,31 @@ def analyze_corpus(paths, io_workers=8, cpu_workers=2, opener=open):
         return dict(zip(paths, pool.map(corpus_analysis.analyze_text, texts)))
 '''
 
-# name: (answers, start method, tests that must fail)
-CASES = {
-    "reference solution": ({}, None, set()),
-    "as_completed reader, threads then multiprocessing.Pool, under spawn": (
-        {READ: READ_AS_COMPLETED, ANALYZE: ANALYZE_THREADS_THEN_POOL}, "spawn", set()
+CASES = [
+    Case("reference solution"),
+    Case(
+        "as_completed reader, threads then multiprocessing.Pool, under spawn",
+        {READ: READ_AS_COMPLETED, ANALYZE: ANALYZE_THREADS_THEN_POOL},
+        start_method="spawn",
     ),
-    "sequential reader, Task 4 all in threads": (
+    Case(
+        "sequential reader, Task 4 all in threads",
         {READ: READ_SEQUENTIAL, ANALYZE: ANALYZE_ALL_THREADS},
-        None,
-        {"test_read_files_uses_threads", "test_analyze_corpus_analyzes_in_processes"},
+        must_fail={"test_read_files_uses_threads", "test_analyze_corpus_analyzes_in_processes"},
     ),
-    "reader that raises, Task 4 all in processes": (
+    Case(
+        "reader that raises, Task 4 all in processes",
         {READ: READ_RAISES, ANALYZE: ANALYZE_ALL_PROCESSES},
-        None,
-        {"test_read_files_errors_are_results", "test_analyze_corpus_reads_with_threads"},
+        must_fail={"test_read_files_errors_are_results", "test_analyze_corpus_reads_with_threads"},
+        breaks_check_it=True,  # its Check it cell reads a missing file
     ),
-}
+]
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", CASES, ids=str)
 def test_hidden_tests_judge_answers(case, tmp_path):
     """Right answers pass every test cell; each wrong answer fails exactly the cells meant to catch it."""
-    answers, method, must_fail = CASES[case]
-    nb, results = run_notebook(NOTEBOOK, tmp_path, answers=answers, start_method=method)
-    assert_fails_exactly(results, ALL_TESTS, must_fail, case)
-    if not must_fail:  # a wrong answer may also break its own Check it cell
-        assert errors_outside_tests(nb) == []
+    judge(NOTEBOOK, case, tmp_path, ALL_TESTS)
     assert sorted(p.name for p in (tmp_path / "corpus").iterdir())[:2] == ["doc_00.txt", "doc_01.txt"]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from nbtools import SOURCE, errors_outside_tests, run_notebook
+from nbtools import SOURCE, Case, judge
 
 USES_PROCESSES = [
     p for p in sorted(SOURCE.glob("*.ipynb"))
@@ -21,11 +21,6 @@ USES_PROCESSES = [
 @pytest.mark.parametrize("path", USES_PROCESSES, ids=[p.name for p in USES_PROCESSES])
 def test_notebook_runs_and_passes_under_start_method(tmp_path, path, method):
     """All cells run and every test cell passes with the start method forced."""
-    nb, results = run_notebook(path, tmp_path, start_method=method, timeout=120)
-    setup_output = "".join(
-        out.get("text", "") for cell in nb.cells[:6] for out in cell.get("outputs", [])
-    )
+    nb, _ = judge(path, Case(f"reference solution under {method}", start_method=method), tmp_path, timeout=120)
+    setup_output = "".join(out.get("text", "") for cell in nb.cells[:6] for out in cell.get("outputs", []))
     assert f"start method {method}" in setup_output, "the Setup cell did not apply the start method"
-    assert not errors_outside_tests(nb)
-    failed = {gid: r.output[-800:] for gid, r in results.items() if not r.passed}
-    assert not failed, failed

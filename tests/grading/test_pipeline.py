@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 
 import nbformat
+from nbgrader.utils import is_grade
 
+from concurrency_lab.grading.staging import fill_answers, solutions
 from nbtools import ROOT, SOURCE, grade_cells, make_course, nbgrader
 
 NOTEBOOK = "01-concurrency-basics.ipynb"
@@ -21,10 +23,7 @@ VENV = Path(sys.executable).parent.parent
 def _submit(release_nb: Path, dest: Path, solved: bool) -> None:
     nb = nbformat.read(release_nb, as_version=4)
     if solved:
-        source = grade_cells(nbformat.read(SOURCE / NOTEBOOK, as_version=4))
-        for grade_id, cell in grade_cells(nb).items():
-            if cell.metadata["nbgrader"].get("solution"):
-                cell.source = source[grade_id].source
+        fill_answers(nb, solutions(nbformat.read(SOURCE / NOTEBOOK, as_version=4)))
     dest.mkdir(parents=True)
     nbformat.write(nb, dest / NOTEBOOK)
 
@@ -75,7 +74,7 @@ def test_make_grade_scores_feedback_and_export(tmp_path):
     visible = [
         line.strip()
         for cell in grade_cells(nbformat.reads(source_text, as_version=4)).values()
-        if cell.metadata["nbgrader"].get("grade")
+        if is_grade(cell)
         for line in cell.source.split("BEGIN HIDDEN TESTS")[0].splitlines()
         if line.strip().startswith("assert")
     ]

@@ -1,9 +1,9 @@
 """Time grading a class: plain sequential ``nbgrader autograde`` against the grader.
 
-``python -m concurrency_lab.gradebench --students 20 --jobs 2`` copies the
+``python -m concurrency_lab.grading.bench --students 20 --jobs 2`` copies the
 course into a temporary folder, makes ``--students`` solved submissions of the
 assignment, grades them once with ``nbgrader autograde`` (one process, one
-student after another) and once with ``python -m concurrency_lab.grader
+student after another) and once with ``python -m concurrency_lab.grading
 --jobs N``, checks that both gave the same grades, and prints both times
 (``time.perf_counter``, median of ``--repeats`` runs) with the machine line.
 """
@@ -22,23 +22,11 @@ from pathlib import Path
 
 import nbformat
 
-from .machine import describe_machine
+from ..machine import describe_machine
+from .settings import WORK, default
+from .staging import fill_answers, solutions
 
 __all__ = ["main", "make_class"]
-
-
-def _solved(release_nb: Path, source_nb: Path) -> nbformat.NotebookNode:
-    nb = nbformat.read(release_nb, as_version=4)
-    answers = {
-        c.metadata["nbgrader"]["grade_id"]: c.source
-        for c in nbformat.read(source_nb, as_version=4).cells
-        if c.metadata.get("nbgrader", {}).get("solution")
-    }
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in answers and cell.metadata["nbgrader"].get("solution"):
-            cell.source = answers[gid]
-    return nb
 
 
 def make_class(course: Path, assignment: str, students: int) -> list[str]:
@@ -49,8 +37,9 @@ def make_class(course: Path, assignment: str, students: int) -> list[str]:
         folder = course / "submitted" / name / assignment
         folder.mkdir(parents=True)
         for release_nb in sorted(release.glob("*.ipynb")):
-            source_nb = course / "source" / assignment / release_nb.name
-            nbformat.write(_solved(release_nb, source_nb), folder / release_nb.name)
+            answers = solutions(nbformat.read(course / "source" / assignment / release_nb.name, as_version=4))
+            solved = fill_answers(nbformat.read(release_nb, as_version=4), answers)
+            nbformat.write(solved, folder / release_nb.name)
     return names
 
 
@@ -68,22 +57,19 @@ def _grades(course: Path, assignment: str) -> dict[str, float]:
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        return {
-            s.student.id: float(s.score)
-            for s in gradebook.find_assignment(assignment).submissions
-        }
+        return {s.student.id: float(s.score) for s in gradebook.find_assignment(assignment).submissions}
 
 
 def _reset(course: Path) -> None:
-    for name in ("autograded", ".grader"):
+    for name in ("autograded", WORK):
         shutil.rmtree(course / name, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the comparison."""
-    parser = argparse.ArgumentParser(prog="python -m concurrency_lab.gradebench")
+    parser = argparse.ArgumentParser(prog="python -m concurrency_lab.grading.bench")
     parser.add_argument("--root", type=Path, default=Path.cwd())
-    parser.add_argument("--assignment", default="day3")
+    parser.add_argument("--assignment", default=default("assignment"))
     parser.add_argument("--students", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=1)
@@ -102,9 +88,22 @@ def main(argv: list[str] | None = None) -> int:
             plain.append(_run([str(bin_dir / "nbgrader"), "autograde", args.assignment, "--force"], course))
             grades.append(_grades(course, args.assignment))
             _reset(course)
-            ours.append(_run([sys.executable, "-m", "concurrency_lab.grader", "--assignment",
-                              args.assignment, "--jobs", str(args.jobs), "--force", "--no-feedback"],
-                             course))
+            ours.append(
+                _run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "concurrency_lab.grading",
+                        "--assignment",
+                        args.assignment,
+                        "--jobs",
+                        str(args.jobs),
+                        "--force",
+                        "--no-feedback",
+                    ],
+                    course,
+                )
+            )
             grades.append(_grades(course, args.assignment))
     same = all(g == grades[0] for g in grades)
     t_plain, t_ours = statistics.median(plain), statistics.median(ours)

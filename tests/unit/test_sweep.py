@@ -181,16 +181,16 @@ def _synthetic_rows(thread_speedups, process_speedups):
     return rows
 
 
-def test_targets_are_checked_against_the_issue():
+def test_expected_speedups_are_checked():
     """8 threads on download >= 7.2x, 2 processes on primes >= 1.8x, threads on primes <= 1.2x."""
-    good = sweep.targets(_synthetic_rows({1: 1.0, 8: 7.5}, {1: 1.0, 2: 1.9}))
+    good = sweep.expected_speedups(_synthetic_rows({1: 1.0, 8: 7.5}, {1: 1.0, 2: 1.9}))
     assert [met for *_, met in good] == [True, True, False]  # threads on primes 7.5x: not GIL-bound
     rows = [r for r in _synthetic_rows({1: 1.0, 8: 7.0}, {1: 1.0, 2: 1.9}) if r.workload == "download"]
     rows += [r for r in _synthetic_rows({1: 1.0, 8: 1.1}, {1: 1.0, 2: 1.7}) if r.workload == "primes"]
-    assert [(value, met) for _, value, _, met in sweep.targets(rows)] == [
+    assert [(value, met) for _, value, _, met in sweep.expected_speedups(rows)] == [
         (7.0, False), (1.7, False), (1.1, True),
     ]
-    assert all(value is None and not met for _, value, _, met in sweep.targets([]))
+    assert all(value is None and not met for _, value, _, met in sweep.expected_speedups([]))
 
 
 # -- Amdahl's law ---------------------------------------------------------------------
@@ -265,33 +265,52 @@ def test_plot_timelines_shares_time_within_a_workload():
         ]
 
     runs = {
-        "download · 2 threads": spans("thread_0", 2, 0.1) + spans("thread_1", 2, 0.1),
-        "primes · sequential": spans("MainThread", 4, 0.1),
-        "primes · 2 threads": spans("thread_0", 2, 0.2) + spans("thread_1", 2, 0.2),
-        "primes · 2 processes": spans("pid 7", 2, 0.1, 7) + spans("pid 8", 2, 0.1, 8, 0.01),
+        sweep.Run("download", "threads", 2): spans("thread_0", 2, 0.1) + spans("thread_1", 2, 0.1),
+        sweep.Run("primes", "sequential"): spans("MainThread", 4, 0.1),
+        sweep.Run("primes", "threads", 2): spans("thread_0", 2, 0.2) + spans("thread_1", 2, 0.2),
+        sweep.Run("primes", "processes", 2): spans("pid 7", 2, 0.1, 7) + spans("pid 8", 2, 0.1, 8, 0.01),
     }
     fig = charts.plot_timelines(runs, machine="m")
     axes = fig.get_axes()
     assert len(axes) == 4
     assert axes[1].get_xlim() == axes[2].get_xlim() == axes[3].get_xlim()
+    assert axes[0].get_xlim() != axes[1].get_xlim()
     marked = [any(line.get_color() == "red" for line in ax.get_lines()) for ax in axes]
     assert marked == [False, False, True, True]
     assert [t.get_text() for t in axes[3].get_yticklabels()] == ["pid 7", "pid 8"]
+    assert axes[2].get_title().startswith("primes · 2 threads: ")
+    colors = [tuple(ax.collections[0].get_facecolor()[0]) for ax in axes]
+    assert colors[1] != colors[2] != colors[3] and colors[0] == colors[2]  # by kind: sequential, threads, processes
+
+
+def test_plot_timelines_draws_a_run_named_by_a_plain_title_alone():
+    """A run keyed by a plain string is drawn on its own: no shared axis, no sequential mark."""
+    fig = charts.plot_timelines({"primes · sequential": [TaskSpan("MainThread", "a", 0.0, 1.0, 1)],
+                                 "primes · 2 threads": [TaskSpan("thread_0", "a", 0.0, 2.0, 1)]}, machine="m")
+    axes = fig.get_axes()
+    assert axes[0].get_title().startswith("primes · sequential: ")
+    assert not any(line.get_color() == "red" for ax in axes for line in ax.get_lines())
+    assert axes[0].get_xlim() != axes[1].get_xlim()
 
 
 def test_timelines_label_threads_and_processes():
     """The timeline runs: threads in this process by name, processes by their own PIDs."""
     config = sweep.make_config(quick=True, latency=0.02, prime_limit=30_000)
     runs = sweep.timelines(config, threads=4, workers=2)
-    assert list(runs) == [
+    assert [str(run) for run in runs] == [
         "download · 4 threads", "primes · sequential", "primes · 2 threads", "primes · 2 processes",
     ]
-    download = runs["download · 4 threads"]
+    Run = sweep.Run
+    assert list(runs) == [
+        Run("download", "threads", 4), Run("primes", "sequential", 1), Run("primes", "threads", 2),
+        Run("primes", "processes", 2),
+    ]
+    download = runs[Run("download", "threads", 4)]
     assert len(download) == config.pages
     assert {s.pid for s in download} == {os.getpid()}
     assert {s.worker for s in download} <= {f"thread_{i}" for i in range(4)}
-    assert {s.worker for s in runs["primes · sequential"]} == {"MainThread"}
-    processes = runs["primes · 2 processes"]
+    assert {s.worker for s in runs[Run("primes", "sequential")]} == {"MainThread"}
+    processes = runs[Run("primes", "processes", 2)]
     assert len(processes) == 8 and os.getpid() not in {s.pid for s in processes}
     assert {s.worker for s in processes} == {f"pid {s.pid}" for s in processes}
     with pytest.raises(ValueError):

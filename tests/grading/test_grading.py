@@ -10,7 +10,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from concurrency_lab.grading import WITHHELD, HideHiddenTests, ResilientExecute, strip_hidden_tests
+from concurrency_lab.grading.hidehiddentests import WITHHELD, HideHiddenTests, strip_hidden_tests
+from concurrency_lab.grading.resilientexecute import ResilientExecute
+from concurrency_lab.grading.settings import EVENTS_ENV
 from nbtools import run_notebook
 
 CELL = '''"""visible docstring"""
@@ -88,7 +90,7 @@ def test_a_kernel_that_fails_to_start_is_started_again(tmp_path, monkeypatch):
     _kernelspec(tmp_path, "flaky", failures=2)
     events = tmp_path / "events.jsonl"
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
-    monkeypatch.setenv("CONCURRENCY_LAB_GRADER_EVENTS", str(events))
+    monkeypatch.setenv(EVENTS_ENV, str(events))
     nb = _execute(tmp_path, "flaky")
     transport = "ipc" if os.name == "posix" else "tcp"
     assert nb.cells[0].outputs[0]["text"] == f"{transport} 42\n"

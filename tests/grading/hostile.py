@@ -1,6 +1,6 @@
 """A corpus of hostile and broken submissions to the drill assignment, with expected scores.
 
-The drill (tests/grader_course/source/drill/drill.ipynb) has three parts of
+The drill (tests/grading/grader_course/source/drill/drill.ipynb) has three parts of
 2 points: square (A), add (B), shout (C). Each entry below says how a
 submission differs from a correct one and what it must score out of 6.
 """
@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+
+from concurrency_lab.grading.staging import fill_answers, grade_id
 
 CORRECT = {
     "square": 'def square(x):\n    """Return x squared."""\n    return x * x',
@@ -36,16 +38,16 @@ class Hostile:
     note: str = ""
 
 
-def _drop_test(grade_id: str) -> Callable[[nbformat.NotebookNode], None]:
+def _drop_test(dropped: str) -> Callable[[nbformat.NotebookNode], None]:
     def mutate(nb: nbformat.NotebookNode) -> None:
-        nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != grade_id]
+        nb.cells = [c for c in nb.cells if grade_id(c) != dropped]
     return mutate
 
 
-def _tamper_test(grade_id: str, source: str) -> Callable[[nbformat.NotebookNode], None]:
+def _tamper_test(tampered: str, source: str) -> Callable[[nbformat.NotebookNode], None]:
     def mutate(nb: nbformat.NotebookNode) -> None:
         for cell in nb.cells:
-            if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            if grade_id(cell) == tampered:
                 cell.source = source
     return mutate
 
@@ -98,12 +100,7 @@ CORPUS = [
 
 def make_submission(release_nb: Path, folder: Path, entry: Hostile) -> None:
     """Write ``entry``'s submission into ``folder`` (submitted/<student>/drill)."""
-    nb = nbformat.read(release_nb, as_version=4)
-    answers = {**CORRECT, **entry.answers}
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in answers and cell.metadata["nbgrader"].get("solution"):
-            cell.source = answers[gid]
+    nb = fill_answers(nbformat.read(release_nb, as_version=4), {**CORRECT, **entry.answers})
     if entry.mutate:
         entry.mutate(nb)
     folder.mkdir(parents=True, exist_ok=True)

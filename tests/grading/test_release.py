@@ -8,6 +8,7 @@ import subprocess
 
 import nbformat
 import pytest
+from nbgrader.utils import is_grade, is_solution
 
 from nbtools import RELEASE, ROOT, SOURCE, grade_cells, make_course, nbgrader
 
@@ -61,7 +62,7 @@ def test_release_has_header_and_no_solutions_or_hidden_tests(path):
     assert "restart the kernel" in nb.cells[0].source.lower()
     assert "NAME" in nb.cells[1].source and "COLLABORATORS" in nb.cells[1].source
     assert all(cell.get("outputs", []) == [] for cell in nb.cells if cell.cell_type == "code")
-    answers = [c for c in grade_cells(nb).values() if c.metadata["nbgrader"].get("solution")]
+    answers = [c for c in grade_cells(nb).values() if is_solution(c)]
     assert answers and all("raise NotImplementedError" in c.source for c in answers)
 
 
@@ -69,7 +70,7 @@ def test_release_has_header_and_no_solutions_or_hidden_tests(path):
 def test_test_cells_have_docstrings_hidden_tests_and_ten_points(path):
     """Each test cell starts with a docstring and keeps its decisive checks hidden; 10 points a notebook."""
     nb = nbformat.read(path, as_version=4)
-    tests = {gid: c for gid, c in grade_cells(nb).items() if c.metadata["nbgrader"].get("grade")}
+    tests = {gid: c for gid, c in grade_cells(nb).items() if is_grade(c)}
     assert tests
     for gid, cell in tests.items():
         assert cell.source.startswith('"""'), f"{gid} should start with a docstring"

@@ -1,33 +1,23 @@
-"""nbgrader plumbing: feedback without hidden tests, and an executor that survives.
-
-nbgrader 0.9.6 copies hidden tests into the feedback HTML, and a failing
-hidden assert shows its own source line in the traceback
-(jupyter/nbgrader#917). :class:`HideHiddenTests` runs in
-``GenerateFeedback.preprocessors`` and removes both.
-"""
+"""An nbgrader executor that survives: a dead or stuck kernel costs one cell, not the notebook."""
 
 from __future__ import annotations
 
-import atexit
 import copy
 import json
 import os
-import shutil
-import tempfile
-import uuid
 from typing import Any
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Integer, Unicode
+from traitlets import Bool, Integer
 
-__all__ = ["HideHiddenTests", "ResilientExecute", "strip_hidden_tests", "use_ipc_transport"]
+from .settings import EVENTS_ENV, PIDS_CGROUP_ENV
+from .staging import grade_id
+from .transport import use_ipc_transport
 
-BEGIN = "BEGIN HIDDEN TESTS"
-END = "END HIDDEN TESTS"
-WITHHELD = "# (hidden tests are not shown in feedback)"
+__all__ = ["ResilientExecute"]
+
 REAP_CHILDREN = """
 import os as _os
 while True:
@@ -40,98 +30,6 @@ del _os
 """
 
 
-_IPC_DIR: str | None = None
-
-
-def use_ipc_transport(km: Any) -> bool:
-    """Make a kernel manager talk to its kernel over Unix sockets (POSIX only).
-
-    Over TCP, jupyter_client finds free ports by binding and releasing them,
-    and the kernel binds them a moment later. Any process on the machine can
-    take one in between (another kernel starting, a page server, a client's
-    ephemeral port): the kernel fails with "Address already in use" and hangs
-    until the start-up timeout. Sockets named in a private folder cannot be
-    taken. Call this before the kernel starts.
-
-    Returns:
-        True if the manager now uses IPC; False where it keeps TCP (Windows, or
-        no writable temporary folder).
-    """
-    global _IPC_DIR
-    if os.name != "posix":
-        return False
-    if _IPC_DIR is None or not os.path.isdir(_IPC_DIR):
-        try:
-            # Short: a socket path must fit in 104 bytes on macOS.
-            _IPC_DIR = tempfile.mkdtemp(prefix="cl-kernels-")
-        except OSError:  # no writable temporary folder: TCP still works
-            return False
-        atexit.register(shutil.rmtree, _IPC_DIR, True)
-    km.transport = "ipc"
-    km.ip = os.path.join(_IPC_DIR, uuid.uuid4().hex[:12])
-    return True
-
-
-def strip_hidden_tests(source: str, begin: str = BEGIN, end: str = END) -> tuple[str, bool]:
-    """Remove every region from a ``begin`` line to an ``end`` line.
-
-    Returns:
-        The new source and whether anything was removed.
-
-    Raises:
-        ValueError: if a region is opened and never closed, or nested.
-    """
-    kept: list[str] = []
-    inside = removed = False
-    for line in source.split("\n"):
-        if begin in line:
-            if inside:
-                raise ValueError("nested hidden-test regions")
-            inside = removed = True
-            kept.append(line[: len(line) - len(line.lstrip())] + WITHHELD)
-        elif end in line:
-            if not inside:
-                raise ValueError(f"{end!r} without {begin!r}")
-            inside = False
-        elif not inside:
-            kept.append(line)
-    if inside:
-        raise ValueError(f"{begin!r} without {end!r}")
-    return "\n".join(kept), removed
-
-
-class HideHiddenTests(Preprocessor):
-    """Strip hidden tests, and the tracebacks that quote them, from feedback."""
-
-    # nbconvert's preprocessors are off unless enabled; exporters skip them silently.
-    enabled = Bool(True, help="Strip hidden tests (on by default)").tag(config=True)
-
-    begin_test_delimeter = Unicode(BEGIN, help="Marks the start of hidden tests").tag(
-        config=True
-    )
-    end_test_delimeter = Unicode(END, help="Marks the end of hidden tests").tag(config=True)
-
-    def preprocess_cell(
-        self, cell: NotebookNode, resources: dict[str, Any], index: int
-    ) -> tuple[NotebookNode, dict[str, Any]]:
-        """Strip the hidden regions of one cell and shorten its tracebacks."""
-        if cell.cell_type != "code":
-            return cell, resources
-        cell.source, removed = strip_hidden_tests(
-            cell.source, self.begin_test_delimeter, self.end_test_delimeter
-        )
-        if removed:
-            for output in cell.get("outputs", []):
-                if output.get("output_type") == "error":
-                    # The message may quote the hidden test too: keep only the error's name.
-                    output["evalue"] = "a hidden test failed"
-                    output["traceback"] = [
-                        f"{output.get('ename', 'Error')}: a hidden test failed "
-                        "(details withheld: they would show the test)"
-                    ]
-        return cell, resources
-
-
 def _refused_a_process(cell: NotebookNode) -> bool:
     """True if the cell failed because the system refused a new process or thread.
 
@@ -142,8 +40,10 @@ def _refused_a_process(cell: NotebookNode) -> bool:
         if out.get("output_type") != "error":
             continue
         text = f"{out.get('ename', '')}: {out.get('evalue', '')}"
-        if out.get("ename") == "BlockingIOError" or "can't start new thread" in text or (
-            "Resource temporarily unavailable" in text
+        if (
+            out.get("ename") == "BlockingIOError"
+            or "can't start new thread" in text
+            or ("Resource temporarily unavailable" in text)
         ):
             return True
     return False
@@ -162,17 +62,15 @@ class ResilientExecute(Execute):
     4. and carries on with the next cell.
 
     Each such event is appended as one JSON line to the file named by the
-    environment variable ``CONCURRENCY_LAB_GRADER_EVENTS``, for the report.
+    environment variable ``CONCURRENCY_LAB_GRADER_EVENTS`` (:data:`~.settings.EVENTS_ENV`), for the report.
 
     Kernels talk over Unix sockets where there are any (see
-    :func:`use_ipc_transport`), and a kernel that fails to start is started
+    :func:`~.transport.use_ipc_transport`), and a kernel that fails to start is started
     again, up to ``kernel_start_attempts`` times, instead of losing the
     submission.
     """
 
-    max_restarts = Integer(
-        8, help="Give up restarting after this many kernel deaths in one notebook"
-    ).tag(config=True)
+    max_restarts = Integer(8, help="Give up restarting after this many kernel deaths in one notebook").tag(config=True)
     kernel_start_attempts = Integer(
         3, help="Start a kernel that fails to come up again, up to this many attempts in all"
     ).tag(config=True)
@@ -226,8 +124,10 @@ class ResilientExecute(Execute):
                 killed = self._kill_kernel_children()
                 self._report(cell, index, f"hit the process limit; {killed} processes killed", resources)
         except (DeadKernelError, CellTimeoutError) as error:
-            reason = "the kernel died" if isinstance(error, DeadKernelError) else (
-                f"the cell ran past {self.timeout} s and ignored the interrupt"
+            reason = (
+                "the kernel died"
+                if isinstance(error, DeadKernelError)
+                else (f"the cell ran past {self.timeout} s and ignored the interrupt")
             )
             self._fail(cell, type(error).__name__, f"{reason}; the kernel was restarted")
             self._report(cell, index, reason, resources)
@@ -240,7 +140,7 @@ class ResilientExecute(Execute):
     @staticmethod
     def _pids_limit_hits() -> int:
         """How often the grading cgroup refused a fork (0 outside the grader)."""
-        group = os.environ.get("CONCURRENCY_LAB_PIDS_CGROUP")
+        group = os.environ.get(PIDS_CGROUP_ENV)
         if not group:
             return 0
         try:
@@ -290,14 +190,11 @@ class ResilientExecute(Execute):
             )
         )
 
-    def _report(
-        self, cell: NotebookNode, index: int, reason: str, resources: dict[str, Any]
-    ) -> None:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        self._report_event(reason, resources, cell=index, grade_id=grade_id)
+    def _report(self, cell: NotebookNode, index: int, reason: str, resources: dict[str, Any]) -> None:
+        self._report_event(reason, resources, cell=index, grade_id=grade_id(cell))
 
     def _report_event(self, reason: str, resources: dict[str, Any] | None = None, **where: Any) -> None:
-        path = os.environ.get("CONCURRENCY_LAB_GRADER_EVENTS")
+        path = os.environ.get(EVENTS_ENV)
         if not path:
             return
         meta = (resources or getattr(self, "resources", None) or {}).get("nbgrader", {})

@@ -136,7 +136,7 @@ def test_thirty_two_concurrent_clients_are_served_in_parallel():
 def test_backlog_is_raised_above_the_default():
     """The listen backlog is 128, not the standard library's 5."""
     with PageServer() as server:
-        assert server._httpd.request_queue_size >= 128  # noqa: SLF001
+        assert server._httpd.request_queue_size >= 128
 
 
 def test_reset_stats_and_properties_need_a_running_server():

@@ -21,6 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import requests
+from nbgrader.utils import is_solution
 
 from nbtools import ROOT, grade_cells
 
@@ -145,7 +146,7 @@ def test_release_threads_errors_only_in_answer_cells(lab, page):
     _open(page, base, token, "release/day3/02-threads.ipynb")
     _run_all_and_save(page)
     nb = nbformat.read(course / "release" / "day3" / "02-threads.ipynb", as_version=4)
-    answers = [c for c in grade_cells(nb).values() if c.metadata["nbgrader"].get("solution")]
+    answers = [c for c in grade_cells(nb).values() if is_solution(c)]
     first_answer = min(nb.cells.index(c) for c in answers)
     answer_prompts = {f"In[{c.execution_count}]" for c in answers if c.execution_count}
     assert len(answer_prompts) == len(answers), "run all did not reach every answer cell"

@@ -1,4 +1,4 @@
-"""Lint and notebook hygiene: ruff, execution order, stray notebooks, links that resolve."""
+"""Lint and notebook hygiene: ruff check and format, execution order, stray notebooks, links that resolve."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from nbtools import ROOT
 
 BIN = Path(sys.executable).parent
 NAMED = re.compile(r"^(\d\d-[a-z0-9-]+|header|[a-z0-9]+-lab)\.ipynb$")
-FIXTURES = ROOT / "tests" / "grader_course"  # the grader tests' own small assignment
+FIXTURES = ROOT / "tests" / "grading" / "grader_course"  # the grader tests' own small assignment
 
 
 def _tracked(pattern: str) -> list[Path]:
@@ -34,6 +34,17 @@ def test_ruff_passes_on_package_tests_and_notebooks():
     done = subprocess.run(
         [str(BIN / "ruff"), "check", "--no-cache", "src", "tests", "notebooks", "source",
          "nbgrader_config.py", "conftest.py"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_python_files_are_formatted():
+    """`ruff format --check` is clean on every Python file (notebooks keep their own layout)."""
+    files = [str(p.relative_to(ROOT)) for p in _tracked("*.py")]
+    assert files
+    done = subprocess.run(
+        [str(BIN / "ruff"), "format", "--check", "--no-cache", *files],
         cwd=ROOT, capture_output=True, text=True, check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -18,7 +18,8 @@ import psutil
 import pytest
 from hostile import CORPUS, CORRECT, Hostile, make_submission
 
-from concurrency_lab.grader import GradeSettings, fingerprint, stage_submission
+from concurrency_lab.grading.settings import MEMORY_ENV, WORK, GradeSettings
+from concurrency_lab.grading.staging import fingerprint, stage_submission
 from nbtools import ROOT, nbgrader
 
 FIXTURE = Path(__file__).parent / "grader_course"
@@ -40,7 +41,7 @@ def _course(tmp_path: Path, entries: list[Hostile]) -> Path:
 
 def _grade(course: Path, *args: str, timeout: int = 400) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "concurrency_lab.grader", "--assignment", "drill",
+        [sys.executable, "-m", "concurrency_lab.grading", "--assignment", "drill",
          "--timeout", "6", "--max-pids", "64", *args],
         cwd=course, capture_output=True, text=True, timeout=timeout, check=False,
     )
@@ -117,7 +118,7 @@ def test_a_killed_run_resumes_and_the_gradebook_stays_whole(tmp_path):
     entries = [Hostile(f"s{i}", 6) for i in range(5)]
     course = _course(tmp_path, entries)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "concurrency_lab.grader", "--assignment", "drill", "--jobs", "1"],
+        [sys.executable, "-m", "concurrency_lab.grading", "--assignment", "drill", "--jobs", "1"],
         cwd=course, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         start_new_session=True,
     )
@@ -146,7 +147,7 @@ def test_stage_submission_never_touches_the_original(tmp_path):
         notes = stage_submission(settings, name)
         assert any(note in n for n in notes), notes
         assert fingerprint(original) == before
-        assert (course / ".grader" / "submitted" / name / "drill" / "drill.ipynb").is_file()
+        assert (course / WORK / "submitted" / name / "drill" / "drill.ipynb").is_file()
 
 
 @pytest.mark.parametrize("limit_mb", [300])
@@ -154,8 +155,8 @@ def test_sandbox_limits_memory(limit_mb):
     """A process started through the sandbox gets a MemoryError past its address-space limit."""
     code = "x = bytearray(600 * 1024 * 1024)"
     done = subprocess.run(
-        [sys.executable, "-m", "concurrency_lab.sandbox", sys.executable, "-c", code],
-        env={**os.environ, "CONCURRENCY_LAB_MEMORY_BYTES": str(limit_mb * 1024 * 1024)},
+        [sys.executable, "-m", "concurrency_lab.grading.sandbox", sys.executable, "-c", code],
+        env={**os.environ, MEMORY_ENV: str(limit_mb * 1024 * 1024)},
         capture_output=True, text=True, timeout=60, check=False,
     )
     assert done.returncode != 0 and "MemoryError" in done.stderr
