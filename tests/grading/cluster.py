@@ -4,7 +4,7 @@
   ``pg_ctl``) in a private temporary folder, as an unprivileged account when
   we are root, listening only on a Unix socket in that folder (no TCP port to
   collide with another test or with a system server).
-* :func:`dask_cluster` (from :mod:`concurrency_lab.gradecluster`, which
+* :func:`dask_cluster` (from :mod:`concurrency_lab.grading.cluster`, which
   ``make grade-bench`` uses too) starts ``dask scheduler`` and ``dask worker``
   processes on 127.0.0.1, the way a cluster runs, and can kill one worker for good.
 
@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from concurrency_lab.gradecluster import DaskCluster, dask_cluster
+from concurrency_lab.grading.cluster import DaskCluster, dask_cluster
 
 __all__ = ["DaskCluster", "Postgres", "dask_cluster", "postgres_bindir", "postgres_server"]
 

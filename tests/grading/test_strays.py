@@ -13,7 +13,8 @@ import psutil
 WORKER = textwrap.dedent(
     """
     import ctypes, json, os, subprocess, sys, time
-    from concurrency_lab.gradecluster import MARKER_ENV, children_now, kill_student_processes
+    from concurrency_lab.grading.sandbox import children_now, kill_strays
+    from concurrency_lab.grading.settings import KERNEL_MARKER_ENV as MARKER_ENV
 
     ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER, as the grader's workers are
     own = subprocess.Popen(["sleep", "120"])  # the worker's own child (Dask's), born before grading
@@ -26,7 +27,7 @@ WORKER = textwrap.dedent(
     while time.monotonic() < deadline and not (os.path.exists(pids) and len(open(pids).read().split()) == 2):
         time.sleep(0.05)
     late_own = subprocess.Popen(["sleep", "120"], env={})  # another of the worker's own, unmarked
-    killed = kill_student_processes(before)
+    killed = kill_strays(before)
     print(json.dumps({"own": own.pid, "late_own": late_own.pid, "kernel": kernel.pid,
                       "students": open(pids).read().split(), "killed": killed}))
     sys.stdout.flush()

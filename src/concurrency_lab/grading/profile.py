@@ -1,6 +1,6 @@
 """Where grading a solved submission spends its time, notebook by notebook and cell by cell.
 
-``python -m concurrency_lab.gradeprofile`` runs each source notebook of the
+``python -m concurrency_lab.grading.profile`` runs each source notebook of the
 assignment (the solutions and the hidden tests: what ``nbgrader autograde``
 runs for a fully solved submission) in a fresh kernel, the way grading does
 (``NBGRADER_EXECUTION=autograde``, kernels on Unix sockets, all notebooks in
@@ -35,12 +35,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbclient import NotebookClient
 
-from .grading import use_ipc_transport
-from .machine import describe_machine
+from ..machine import describe_machine
+from .transport import use_ipc_transport
 
 __all__ = ["PHASES", "CellTime", "NotebookProfile", "classify", "main", "profile_notebook", "split_imports"]
 
@@ -124,7 +125,7 @@ def _tree_cpu(pid: int) -> float:
 
 
 class _Client(NotebookClient):
-    def create_kernel_manager(self):  # noqa: D102 (nbclient's)
+    def create_kernel_manager(self) -> Any:
         km = super().create_kernel_manager()
         use_ipc_transport(km)
         return km
@@ -281,7 +282,7 @@ def report(profiles: Iterable[NotebookProfile], top: int = 15) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Profile the assignment and print the tables (and write them as JSON with ``--json``)."""
     parser = argparse.ArgumentParser(
-        prog="python -m concurrency_lab.gradeprofile", description=__doc__.split("\n\n")[0]
+        prog="python -m concurrency_lab.grading.profile", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="course folder (default: here)")
     parser.add_argument("--assignment", default="day3")
