@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 from cluster import dask_cluster, postgres_bindir, postgres_server
+from distributed import Client
 from hostile import CORPUS, make_submission
 
 from nbtools import ROOT, nbgrader
@@ -148,6 +149,13 @@ class Reference:
 
 
 @pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A scheduler and two workers, shared by the tests (the last one kills a worker)."""
+    with dask_cluster(2, cwd=tmp_path_factory.mktemp("dask")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
 def sequential(tmp_path_factory):
     """The reference run, on SQLite, in the background while the cluster grades."""
     reference = Reference(_course(tmp_path_factory.mktemp("sequential"), STUDENTS))
@@ -158,24 +166,21 @@ def sequential(tmp_path_factory):
     _kill_leftovers(reference.course)
 
 
-def test_dask_and_postgres_give_the_sequential_grades(tmp_path, pg, sequential):
+def test_dask_and_postgres_give_the_sequential_grades(tmp_path, pg, cluster, sequential):
     """Six students on two Dask workers and PostgreSQL: the grades and rows of a sequential SQLite run."""
     url = pg.create_database("same_grades")
     course = _course(tmp_path / "course", STUDENTS, url)
     try:
-        with dask_cluster(2, cwd=course) as cluster:
-            from distributed import Client
-
-            with Client(cluster.address) as client:  # a child of each worker's own, as Dask's would be
-                own = client.run(os.spawnlp, os.P_NOWAIT, "sleep", "sleep", "600")
-            out = _finish(_grader(course, "--dask", cluster.address, "--db-url", url))
-            assert "on the Dask cluster" in out, out
-            # The workers and their own processes outlived the clean-up after every student.
-            assert all(proc.poll() is None for proc in cluster.workers.values())
-            for address, pid in own.items():
-                assert psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE, address
-            graded_by = {r["worker"] for r in _results(course).values()}
-            assert len(graded_by) == 2, f"both workers should have graded: {graded_by}"
+        with Client(cluster.address) as client:  # a child of each worker's own, as Dask's would be
+            own = client.run(os.spawnlp, os.P_NOWAIT, "sleep", "sleep", "600")
+        out = _finish(_grader(course, "--dask", cluster.address, "--db-url", url))
+        assert "on the Dask cluster" in out, out
+        # The workers and their own processes outlived the clean-up after every student.
+        assert all(proc.poll() is None for proc in cluster.workers.values())
+        for address, pid in own.items():
+            assert psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE, address
+        graded_by = {r["worker"] for r in _results(course).values()}
+        assert len(graded_by) == 2, f"both workers should have graded: {graded_by}"
         assert _scores(url) == sequential.scores()
         assert _scores(url) == {e.name: float(e.expected) for e in CORPUS if e.name in STUDENTS}
         assert _exported(course) == _scores(url), "feedback and export read the PostgreSQL gradebook"
@@ -185,30 +190,29 @@ def test_dask_and_postgres_give_the_sequential_grades(tmp_path, pg, sequential):
         _kill_leftovers(course)
 
 
-def test_a_worker_killed_mid_run_loses_nothing(tmp_path, pg, sequential):
+def test_a_worker_killed_mid_run_loses_nothing(tmp_path, pg, cluster, sequential):
     """Kill a Dask worker while it grades: its student is graded by the other, each row written once."""
     url = pg.create_database("worker_dies")
     course = _course(tmp_path / "course", STUDENTS, url)
     try:
-        with dask_cluster(2, cwd=course) as cluster:
-            nanny = psutil.Process(cluster.workers["w0"].pid)
-            grader = _grader(course, "--dask", cluster.address, "--db-url", url, "--no-feedback")
-            # Wait until w0 runs a student's kernel (its cwd names the student), then kill w0 for good.
-            victim, deadline = None, time.monotonic() + 120
-            while victim is None and time.monotonic() < deadline and grader.poll() is None:
-                for proc in nanny.children(recursive=True):
-                    try:
-                        if "ipykernel_launcher" in " ".join(proc.cmdline()):
-                            victim = Path(proc.cwd()).parent.name
-                            worker = proc.parent()
-                            break
-                    except psutil.NoSuchProcess:
-                        continue
-                time.sleep(0.05)
-            assert victim in STUDENTS, f"w0 never ran a kernel: {cluster.log('w0')[-2000:]}"
-            dead = f"{worker.pid}"
-            cluster.kill_worker("w0")
-            _finish(grader)
+        nanny = psutil.Process(cluster.workers["w0"].pid)
+        grader = _grader(course, "--dask", cluster.address, "--db-url", url, "--no-feedback")
+        # Wait until w0 runs a student's kernel (its cwd names the student), then kill w0 for good.
+        victim, deadline = None, time.monotonic() + 120
+        while victim is None and time.monotonic() < deadline and grader.poll() is None:
+            for proc in nanny.children(recursive=True):
+                try:
+                    if "ipykernel_launcher" in " ".join(proc.cmdline()):
+                        victim = Path(proc.cwd()).parent.name
+                        worker = proc.parent()
+                        break
+                except psutil.NoSuchProcess:
+                    continue
+            time.sleep(0.05)
+        assert victim in STUDENTS, f"w0 never ran a kernel: {cluster.log('w0')[-2000:]}"
+        dead = f"{worker.pid}"
+        cluster.kill_worker("w0")
+        _finish(grader)
         results = _results(course)
         assert sorted(results) == sorted(STUDENTS)
         assert all(r["status"] == "graded" for r in results.values()), results
