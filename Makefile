@@ -75,7 +75,8 @@ release: install
 grade: install
 	$(PY) -m concurrency_lab.grading --assignment day3 --jobs $(JOBS) $(if $(FORCE),--force,) $(GRADE_ARGS)
 
-# Times 20 submissions: plain sequential `nbgrader autograde` against the grader with JOBS workers.
+# Times 20 submissions in one run: plain sequential `nbgrader autograde`, the grader with JOBS
+# workers, and the grader on a Dask cluster of JOBS workers (started here); prints the ratios.
 grade-bench: install
 	$(PY) -m concurrency_lab.grading.bench --students 20 --jobs $(JOBS)
 
