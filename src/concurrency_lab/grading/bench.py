@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     bin_dir = Path(sys.executable).parent
     grader = [sys.executable, "-m", "concurrency_lab.grading", "--assignment", args.assignment, "--force"]
     times: dict[str, list[float]] = {"plain": [], "jobs": [], "dask": []}
-    grades = []
+    grades: list[dict[str, float]] = []
     load_before = _load()
     with tempfile.TemporaryDirectory() as tmp:
         course = Path(tmp)
@@ -123,6 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     for way, label in labels.items():
         print(f"  {label:<34} {median[way]:7.1f} s  {median['plain'] / median[way]:5.2f}x")
     print(f"identical grades: {same}")
+    if not same:
+        ways = [way for _ in range(args.repeats) for way in times]
+        for student in sorted(grades[0]):
+            scores = ", ".join(f"{way} {g.get(student)}" for way, g in zip(ways, grades))
+            print(f"  {student}: {scores}")
     return 0 if same else 1
 
 
