@@ -255,25 +255,25 @@ def read_passwords(path: Path | None) -> dict[str, str]:
 
 
 def ensure_passwords(klass: Class, given: Path | None, changes: Changes) -> None:
-    """Set each member's password once: from --passwords, or generated into passwords.txt."""
+    """Set each member's password: from --passwords when given (again only if it changed), else once,
+    generated into passwords.txt (0600) for the instructor to hand out."""
     members = [klass.instructor, *klass.students]
+    applied_file = klass.hub_dir / "passwords.applied"  # "user sha256(user:password)" lines
+    applied = dict(line.split() for line in applied_file.read_text().splitlines()) if applied_file.exists() else {}
+    wanted = {m: p for m, p in read_passwords(given).items() if m in members}
     generated_file = klass.root / "passwords.txt"
     generated = read_passwords(generated_file)
-    passwords = {**generated, **read_passwords(given)}
-    new = {m: secrets.token_urlsafe(9) for m in members if m not in passwords}
+    new = {m: secrets.token_urlsafe(9) for m in members if m not in wanted and m not in applied}
     if new:
         generated.update(new)
         ensure_file(generated_file, "".join(f"{u}:{p}\n" for u, p in sorted(generated.items())), changes, mode=0o600)
         log(f"generated passwords for {', '.join(sorted(new))}: see {generated_file}")
-        passwords.update(new)
-    applied_file = klass.hub_dir / "passwords.applied"
-    applied = set(applied_file.read_text().split()) if applied_file.exists() else set()
-    todo = [m for m in members if sha256(f"{m}:{passwords[m]}".encode()) not in applied]
+        wanted.update(new)
+    todo = {m: p for m, p in wanted.items() if applied.get(m) != sha256(f"{m}:{p}".encode())}
     if todo:
-        lines = "".join(f"{m}:{passwords[m]}\n" for m in todo)
-        subprocess.run(["chpasswd"], input=lines.encode(), check=True)
-        applied |= {sha256(f"{m}:{passwords[m]}".encode()) for m in members}
-        ensure_file(applied_file, "".join(f"{h}\n" for h in sorted(applied)), changes, mode=0o600)
+        subprocess.run(["chpasswd"], input="".join(f"{m}:{p}\n" for m, p in todo.items()).encode(), check=True)
+        applied.update({m: sha256(f"{m}:{p}".encode()) for m, p in todo.items()})
+        ensure_file(applied_file, "".join(f"{m} {h}\n" for m, h in sorted(applied.items())), changes, mode=0o600)
         changes.note(f"set passwords of {', '.join(todo)}")
 
 

@@ -23,6 +23,7 @@ import pwd
 import re
 import shutil
 import struct
+import tempfile
 
 from nbgrader.exchange.default.collect import ExchangeCollect
 from nbgrader.exchange.default.release_feedback import ExchangeReleaseFeedback
@@ -42,6 +43,22 @@ def _owner(path: str) -> str:
 
 class PrivateSubmit(ExchangeSubmit):
     """``nbgrader submit`` whose copy in the exchange only the student and the instructor can read."""
+
+    def do_copy(self, src, dest, log=None):  # noqa: D102 (nbgrader's, keeping the instructor's group)
+        if os.path.dirname(os.path.abspath(dest)) != os.path.abspath(self.inbound_path):
+            return super().do_copy(src, dest, log)  # the student's own cache copy
+        # copytree would chmod the new folder like the student's (dropping the set-group-ID bit, so
+        # timestamp.txt and submission_secret.txt, written next, would get the student's group): copy
+        # with nbgrader's rules into a private staging folder, then only file contents into the exchange.
+        with tempfile.TemporaryDirectory() as staging:
+            super().do_copy(src, os.path.join(staging, "copy"), log)
+            os.mkdir(dest, 0o700)  # inherits the inbound folder's group and set-group-ID bit
+            for folder, dirs, files in os.walk(os.path.join(staging, "copy")):
+                target = os.path.join(dest, os.path.relpath(folder, os.path.join(staging, "copy")))
+                for name in dirs:
+                    os.mkdir(os.path.join(target, name), 0o700)
+                for name in files:
+                    shutil.copyfile(os.path.join(folder, name), os.path.join(target, name))
 
     def set_perms(self, dest, fileperms, dirperms):  # noqa: D102 (nbgrader's)
         super().set_perms(dest, FILE_MODE, DIR_MODE)
