@@ -108,8 +108,9 @@ class-collect:
 	$(AS_INSTRUCTOR) nbgrader collect $(ASSIGNMENT) --update
 
 # 3. Grade: `make grade` (the course's grader) as the instructor, in the course folder, with the class venv.
+# (-o: the class venv is built by class-setup, not by make install.)
 class-grade:
-	$(MAKE) grade PY="$(AS_INSTRUCTOR) python"
+	$(MAKE) -o $(BIN)/.installed grade PY="$(AS_INSTRUCTOR) python"
 
 # 4. Return: feedback without hidden tests, then into the exchange for students' Fetch Feedback.
 class-return:
