@@ -50,7 +50,9 @@ def free_port_block(size: int = 3) -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Nothing listens on 127.0.0.1:port (connections closing in TIME_WAIT do not count)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -81,6 +83,16 @@ def as_user(user: str, script: str, timeout: float = 120) -> subprocess.Complete
     return subprocess.run(
         classctl("run-as", user, "--", "sh", "-c", script), capture_output=True, text=True, timeout=timeout
     )
+
+
+def ports_freed(port: int, count: int = 3, timeout: float = 15) -> bool:
+    """Whether port .. port+count-1 are all free within timeout seconds (the proxy exits after the hub)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(port_is_free(port + k) for k in range(count)):
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def remove_accounts() -> None:
