@@ -7,6 +7,7 @@ the students themselves (runuser). Needs root on Linux; in CI (CI=true) it must 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -87,6 +88,9 @@ def _inbound(user: str) -> list[Path]:
 def hub(tmp_path_factory):
     """A fresh class (accounts, exchange, course) with day3 released, and the hub running."""
     started = time.perf_counter()
+    # One run at a time on a machine: the accounts and the class root are shared.
+    lock = open(f"{CLASS_ROOT}.lock", "w")  # noqa: SIM115 (held until the module ends)
+    fcntl.flock(lock, fcntl.LOCK_EX)
     remove_accounts()
     for name in ("exchange", "etc", "hub", "lib", "passwords.txt"):
         target = CLASS_ROOT / name
@@ -112,6 +116,7 @@ def hub(tmp_path_factory):
     server.kill()
     if not os.environ.get("CL_KEEP"):
         remove_accounts()
+    lock.close()
 
 
 def test_setup_a_second_time_changes_nothing(hub):
