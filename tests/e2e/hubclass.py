@@ -168,6 +168,7 @@ def login(hub: Hub, user: str, password: str) -> requests.Session:
 
 def open_lab(hub: Hub, session: requests.Session, user: str, timeout: float = 90) -> str:
     """Start (if needed) and load the member's JupyterLab page; its HTML."""
+    session.get(f"{hub.base}/hub/spawn", timeout=60)  # the hub starts a stopped server only when asked
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         reply = session.get(f"{hub.base}/user/{user}/lab", timeout=60)
