@@ -430,8 +430,11 @@ def test_hub_restart_keeps_logins_and_submissions(hub):
     reply = session.get(f"{hub.base}/hub/home", timeout=30)
     assert reply.ok and "/hub/login" not in reply.url, reply.url
     open_lab(hub, session, CROWD[0])
-    listed = as_user(CROWD[0], "nbgrader list --inbound 2>&1")
-    assert listed.returncode == 0 and "day3" in listed.stdout, listed.stdout[-1500:]
+    # The student's Assignment List (through the restarted hub) still shows both submissions.
+    listed = session.get(f"{hub.base}/user/{CROWD[0]}/assignments?course_id=concurrency-lab", timeout=60)
+    assert listed.ok and listed.json()["success"], listed.text[:1000]
+    for submission in _inbound(CROWD[0]):
+        assert submission.name.split("+")[2] in listed.text, (submission.name, listed.text[:2000])
 
 
 def test_ctrl_c_stops_the_hub_and_every_server(hub):
