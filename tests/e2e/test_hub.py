@@ -84,13 +84,8 @@ def _inbound(user: str) -> list[Path]:
     return sorted(EXCHANGE.joinpath("inbound").glob(f"{user}+day3+*"))
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory):
-    """A fresh class (accounts, exchange, course) with day3 released, and the hub running."""
-    started = time.perf_counter()
-    # One run at a time on a machine: the accounts and the class root are shared.
-    lock = open(f"{CLASS_ROOT}.lock", "w")  # noqa: SIM115 (held until the module ends)
-    fcntl.flock(lock, fcntl.LOCK_EX)
+def _clear_class() -> None:
+    """The test accounts and the test class's data go; its venv stays (rebuilt only when requirements change)."""
     remove_accounts()
     for name in ("exchange", "etc", "hub", "lib", "passwords.txt"):
         target = CLASS_ROOT / name
@@ -98,6 +93,16 @@ def hub(tmp_path_factory):
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    """A fresh class (accounts, exchange, course) with day3 released, and the hub running."""
+    started = time.perf_counter()
+    # One run at a time on a machine: the accounts and the class root are shared.
+    lock = open(f"{CLASS_ROOT}.lock", "w")  # noqa: SIM115 (held until the module ends)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    _clear_class()
     folder = tmp_path_factory.mktemp("class")
     port = free_port_block()
     make(
@@ -115,7 +120,7 @@ def hub(tmp_path_factory):
     subprocess.run(classctl("stop"), capture_output=True, check=False)
     server.kill()
     if not os.environ.get("CL_KEEP"):
-        remove_accounts()
+        _clear_class()
     lock.close()
 
 
