@@ -42,14 +42,14 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, get_args
 
-from .machine import choose_start_method, cpu_count, gil_enabled
+from .machine import choose_start_method, cpu_count, gil_enabled, quick_mode
 from .pageserver import PageServer
 from .timing import summarize
 from .workers import TaskSpan, balanced_ranges, timed_count_primes, timed_fetch
@@ -57,7 +57,6 @@ from .workers import TaskSpan, balanced_ranges, timed_count_primes, timed_fetch
 __all__ = [
     "COLUMNS",
     "KINDS",
-    "QUICK_ENV",
     "WORKLOADS",
     "Kind",
     "Row",
@@ -69,7 +68,6 @@ __all__ = [
     "make_config",
     "pool_startup",
     "python_line",
-    "quick_mode",
     "read_csv",
     "run",
     "table",
@@ -85,8 +83,6 @@ Kind = Literal["sequential", "threads", "processes"]
 WORKLOADS: tuple[Workload, ...] = get_args(Workload)
 #: The ways of doing a workload: a plain loop (the baseline), then the pools.
 KINDS: tuple[Kind, ...] = get_args(Kind)
-#: Either variable, set to anything non-empty, switches on quick mode.
-QUICK_ENV: tuple[str, ...] = ("NBGRADER_EXECUTION", "CONCURRENCY_LAB_QUICK")
 #: The columns of ``docs/speedups.csv``, in order.
 COLUMNS: tuple[str, ...] = (
     "workload",
@@ -99,12 +95,6 @@ COLUMNS: tuple[str, ...] = (
     "cores",
     "python",
 )
-
-
-def quick_mode(environ: Mapping[str, str] | None = None) -> bool:
-    """True when ``NBGRADER_EXECUTION`` or ``CONCURRENCY_LAB_QUICK`` is set (non-empty)."""
-    environ = os.environ if environ is None else environ
-    return any(environ.get(name, "").strip() for name in QUICK_ENV)
 
 
 def python_line() -> str:
@@ -720,10 +710,6 @@ def expected_speedups(rows: Sequence[Row]) -> list[tuple[str, float | None, str,
         ("threads on primes, best thread count", value, "<= 1.2x", bool(on_primes and value <= 1.2))
     )
     return checks
-
-
-# The old name, until notebooks/speedup-lab.ipynb calls expected_speedups.
-targets = expected_speedups
 
 
 def _load_line(when: str) -> str:

@@ -44,14 +44,6 @@ def _row(rows, workload, kind, workers):
     return found[0]
 
 
-def test_quick_mode_reads_either_variable():
-    """NBGRADER_EXECUTION or CONCURRENCY_LAB_QUICK (non-empty) switch quick mode on."""
-    assert sweep.quick_mode({}) is False
-    assert sweep.quick_mode({"NBGRADER_EXECUTION": "autograde"}) is True
-    assert sweep.quick_mode({"CONCURRENCY_LAB_QUICK": "1"}) is True
-    assert sweep.quick_mode({"CONCURRENCY_LAB_QUICK": ""}) is False
-
-
 def test_full_and_quick_configs():
     """Full: threads 1-16, processes past the cores, more chunks than workers; quick is smaller."""
     full = sweep.make_config(quick=False)
