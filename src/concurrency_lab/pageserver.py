@@ -16,12 +16,20 @@ Routes::
     /missing     404
     /error       500
     /hang        never answers within a client's timeout (until shutdown)
+    /loop        302, redirects to itself forever (a client gives up: too many redirects)
 
 Any route takes ``?delay=SECONDS`` to override the latency of one request.
+
+Two more addresses fail before any HTTP, so that a lesson or a test can show
+every way a download fails: :attr:`PageServer.refused_url` (nothing listens:
+the connection is refused) and :attr:`PageServer.connect_hang_url` (a port
+whose queue of pending connections is full, so a new connection is never
+accepted and the client's connect timeout runs out; on Linux and macOS).
 """
 
 from __future__ import annotations
 
+import socket
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -103,6 +111,8 @@ class PageServer:
         self._peak = 0
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._closed_socket: socket.socket | None = None
+        self._full_sockets: list[socket.socket] = []
 
     # -- life cycle -----------------------------------------------------
     def start(self) -> PageServer:
@@ -118,7 +128,24 @@ class PageServer:
             daemon=True,
         )
         self._thread.start()
+        self._open_failing_ports()
         return self
+
+    def _open_failing_ports(self) -> None:
+        # Bound but not listening: connecting is refused.
+        self._closed_socket = socket.socket()
+        self._closed_socket.bind((self._host, 0))
+        # Listening with the shortest queue, never accepting, and the queue filled by
+        # connections of our own: the kernel drops further connection requests.
+        full = socket.socket()
+        full.bind((self._host, 0))
+        full.listen(0)
+        self._full_sockets = [full]
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(full.getsockname())
+            self._full_sockets.append(filler)
 
     def stop(self) -> None:
         """Stop serving, release requests held by ``/hang`` and close the port."""
@@ -131,6 +158,11 @@ class PageServer:
             self._thread.join(timeout=5)
         self._httpd = None
         self._thread = None
+        for sock in [self._closed_socket, *self._full_sockets]:
+            if sock is not None:
+                sock.close()
+        self._closed_socket = None
+        self._full_sockets = []
 
     def __enter__(self) -> PageServer:
         return self.start()
@@ -184,6 +216,25 @@ class PageServer:
     def hang_url(self) -> str:
         """An address that does not answer within any sensible client timeout."""
         return f"{self.url}/hang"
+
+    @property
+    def redirect_loop_url(self) -> str:
+        """An address that redirects to itself forever (``requests`` raises ``TooManyRedirects``)."""
+        return f"{self.url}/loop"
+
+    @property
+    def refused_url(self) -> str:
+        """An address where nothing listens: the connection is refused (``ConnectionError``)."""
+        if self._closed_socket is None:
+            raise RuntimeError("PageServer is not running; use it in a with block")
+        return f"http://{self._host}:{self._closed_socket.getsockname()[1]}/page"
+
+    @property
+    def connect_hang_url(self) -> str:
+        """An address that never accepts the connection (``requests`` raises ``ConnectTimeout``)."""
+        if not self._full_sockets:
+            raise RuntimeError("PageServer is not running; use it in a with block")
+        return f"http://{self._host}:{self._full_sockets[0].getsockname()[1]}/page"
 
     def body(self, index: int) -> bytes:
         """The exact bytes that page ``index`` serves."""
@@ -263,6 +314,13 @@ class PageServer:
                     server._stopping.wait(server.hang_seconds)
                     return  # close without an answer
                 if server._stopping.wait(delay):
+                    return
+                if path == "/loop":
+                    self.send_response(HTTPStatus.FOUND)
+                    self.send_header("Location", "/loop?delay=0")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    self._done()
                     return
                 if path == "/error":
                     self._send(HTTPStatus.INTERNAL_SERVER_ERROR, b"internal error\n")
