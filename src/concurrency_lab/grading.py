@@ -4,6 +4,11 @@ nbgrader 0.9.6 copies hidden tests into the feedback HTML, and a failing
 hidden assert shows its own source line in the traceback
 (jupyter/nbgrader#917). :class:`HideHiddenTests` runs in
 ``GenerateFeedback.preprocessors`` and removes both.
+
+nbgrader also scores a test cell 0 when anything in it wrote to stderr, even
+if every check passed. :class:`ResilientExecute` says so in the cell (the
+feedback shows it) and in the grader's report, so that a student who lost
+points that way learns why.
 """
 
 from __future__ import annotations
@@ -28,6 +33,12 @@ __all__ = ["HideHiddenTests", "ResilientExecute", "strip_hidden_tests", "use_ipc
 BEGIN = "BEGIN HIDDEN TESTS"
 END = "END HIDDEN TESTS"
 WITHHELD = "# (hidden tests are not shown in feedback)"
+STDERR_ZERO = "0 points because of output on stderr"
+STDERR_NOTE = (
+    f"[grader] {STDERR_ZERO}: this test cell wrote to stderr (the red output below), and nbgrader "
+    "scores such a cell 0 even when every check in it passed. Remove what wrote it: a print to "
+    "sys.stderr, traceback.print_exc(), logging, or a warning (in worker threads and processes too).\n"
+)
 REAP_CHILDREN = """
 import os as _os
 while True:
@@ -149,6 +160,14 @@ def _refused_a_process(cell: NotebookNode) -> bool:
     return False
 
 
+def _zeroed_by_stderr(cell: NotebookNode) -> bool:
+    """True for a test cell without an error that nbgrader scores 0 for its stderr output."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    if not meta.get("grade") or meta.get("solution"):
+        return False
+    return any(out.get("output_type") == "stream" and out.get("name") == "stderr" for out in cell.get("outputs", []))
+
+
 class ResilientExecute(Execute):
     """nbgrader's Execute, but a dead or unresponsive kernel costs one cell, not the notebook.
 
@@ -160,6 +179,9 @@ class ResilientExecute(Execute):
     2. restarts the kernel,
     3. re-runs the earlier cells that succeeded, so their definitions exist again,
     4. and carries on with the next cell.
+
+    A test cell that passed its checks but wrote to stderr gets a first output
+    saying that this is why it scores 0, and the grader's report names it.
 
     Each such event is appended as one JSON line to the file named by the
     environment variable ``CONCURRENCY_LAB_GRADER_EVENTS``, for the report.
@@ -235,6 +257,9 @@ class ResilientExecute(Execute):
             return cell, self.resources
         if not any(out.get("output_type") == "error" for out in cell.get("outputs", [])):
             self._succeeded.append(index)
+            if _zeroed_by_stderr(cell):
+                cell.outputs.insert(0, NotebookNode(output_type="stream", name="stdout", text=STDERR_NOTE))
+                self._report(cell, index, STDERR_ZERO, resources)
         return cell, resources
 
     @staticmethod
