@@ -14,7 +14,7 @@ import pytest
 from nbtools import ROOT
 
 BIN = Path(sys.executable).parent
-NAMED = re.compile(r"^(\d\d-[a-z0-9-]+|header|speedup-lab)\.ipynb$")
+NAMED = re.compile(r"^(\d\d-[a-z0-9-]+|header|[a-z0-9]+-lab)\.ipynb$")
 FIXTURES = ROOT / "tests" / "grader_course"  # the grader tests' own small assignment
 
 
@@ -40,7 +40,7 @@ def test_ruff_passes_on_package_tests_and_notebooks():
 
 
 def test_no_stray_or_untitled_notebooks():
-    """Every notebook is named NN-topic (or is the header or the speedup lab); none is Untitled."""
+    """Every notebook is named NN-topic (or is the header or a companion lab); none is Untitled."""
     assert NOTEBOOKS
     stray = [
         str(p.relative_to(ROOT)) for p in NOTEBOOKS

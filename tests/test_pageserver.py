@@ -161,10 +161,11 @@ def test_port_is_free_after_stop():
         assert sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def test_failing_addresses_raise_what_the_lesson_shows():
+@pytest.mark.parametrize("mode", ["threads", "asyncio"])
+def test_failing_addresses_raise_what_the_lesson_shows(mode):
     """refused_url is refused, connect_hang_url times out connecting, /loop redirects forever."""
     exceptions = requests.exceptions
-    with PageServer(pages=1, latency=0) as server:
+    with PageServer(pages=1, latency=0, mode=mode) as server:
         with pytest.raises(exceptions.ConnectionError) as refused:
             requests.get(server.refused_url, timeout=2)
         assert not isinstance(refused.value, exceptions.Timeout)
