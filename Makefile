@@ -15,7 +15,7 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 NBVAL_TIMEOUT ?= 60
 JOBS ?= 2
 
-.PHONY: install lab test unit notebooks release grade grade-bench bench asyncio-bench clean
+.PHONY: install lab test unit notebook-tests grading e2e repo notebooks release grade grade-bench bench asyncio-bench clean
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Concurrency Lab needs Python 3.11 or newer (nbgrader 0.9.6 does); found " + sys.version.split()[0])'
@@ -42,6 +42,22 @@ test: install
 	$(PYTEST) --nbval-lax tests .build/nbval/source/day3
 	CONCURRENCY_LAB_QUICK=1 $(PYTEST) --nbval --nbval-sanitize-with tests/sanitize.cfg .build/nbval/notebooks
 
+# One group of tests each (a folder under tests/ and its pytest marker; see tests/conftest.py).
+unit: install
+	$(PYTEST) -m unit tests
+
+notebook-tests: install
+	$(PYTEST) -m notebooks tests
+
+grading: install
+	$(PYTEST) -m grading tests
+
+e2e: install
+	$(PYTEST) -m e2e tests
+
+repo: install
+	$(PYTEST) -m repo tests
+
 # nbval alone: strict on the companion notebooks, lax on the source notebooks.
 notebooks: install
 	$(NBVAL_COPY)
@@ -55,13 +71,13 @@ release: install
 	$(BIN)/nbgrader validate --invert .build/release/*.ipynb
 
 # Grades everything in submitted/ (only what changed; FORCE=1 for all) with
-# $(JOBS) workers, then feedback and grades.csv. See python -m concurrency_lab.grader --help.
+# $(JOBS) workers, then feedback and grades.csv. See python -m concurrency_lab.grading --help.
 grade: install
-	$(PY) -m concurrency_lab.grader --assignment day3 --jobs $(JOBS) $(if $(FORCE),--force,) $(GRADE_ARGS)
+	$(PY) -m concurrency_lab.grading --assignment day3 --jobs $(JOBS) $(if $(FORCE),--force,) $(GRADE_ARGS)
 
 # Times 20 submissions: plain sequential `nbgrader autograde` against the grader with JOBS workers.
 grade-bench: install
-	$(PY) -m concurrency_lab.gradebench --students 20 --jobs $(JOBS)
+	$(PY) -m concurrency_lab.grading.bench --students 20 --jobs $(JOBS)
 
 # The speedup lab's sweep, full size (a few minutes): docs/speedups.csv, docs/speedups.png,
 # docs/timelines.png. Run it on a quiet machine: other work on the cores disturbs the numbers.

@@ -3,14 +3,14 @@
 Over TCP, jupyter_client picks free ports by binding and releasing them, and
 the kernel binds them a moment later; in a busy test session another process
 can take one in between, and the kernel hangs with "Address already in use".
-:func:`concurrency_lab.grading.use_ipc_transport` removes that race; this
+:func:`concurrency_lab.grading.transport.use_ipc_transport` removes that race; this
 file applies it to nbval, which builds its kernel manager itself.
 """
 
 import nbval.kernel
 from jupyter_client.manager import KernelManager
 
-from concurrency_lab.grading import use_ipc_transport
+from concurrency_lab.grading.transport import use_ipc_transport
 
 
 class IpcKernelManager(KernelManager):

@@ -5,17 +5,11 @@ Run nbgrader from this folder (the Makefile does): `make release`, `make grade`.
 
 from pathlib import Path
 
-from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import (
-    AssignLatePenalties,
-    CheckCellMetadata,
-    GetGrades,
-    IgnorePattern,
-    LimitOutput,
-    SaveAutoGrades,
-)
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import GetGrades
 
-from concurrency_lab.grading import HideHiddenTests, ResilientExecute
+from concurrency_lab.grading.hidehiddentests import HideHiddenTests
+from concurrency_lab.grading.settings import AUTOGRADE_PREPROCESSORS, RUNTIME_FILES, GradeSettings
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 ROOT = Path(__file__).resolve().parent
@@ -25,38 +19,19 @@ c.CourseDirectory.course_id = "concurrency-lab"
 c.CourseDirectory.root = str(ROOT)
 # Files a notebook writes while it runs (%%writefile modules, generated corpora)
 # are not part of the assignment.
-c.CourseDirectory.ignore = [
-    ".ipynb_checkpoints",
-    "*.pyc",
-    "__pycache__",
-    "feedback",
-    "primes_worker.py",
-    "square_worker.py",
-    "queue_demo.py",
-    "queue_worker.py",
-    "corpus_analysis.py",
-    "corpus",
-]
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", *RUNTIME_FILES]
 
 # Every release notebook starts with the header: name, collaborators,
 # "restart and run all before you submit".
 c.IncludeHeaderFooter.header = str(ROOT / "source" / "header.ipynb")
 
 # A cell that runs longer than this (seconds) is interrupted and scored as an error.
-c.Execute.timeout = 60
+c.Execute.timeout = GradeSettings.timeout
 c.Execute.interrupt_on_timeout = True
 
 # A kernel that dies (os._exit, a segfault) or ignores the timeout's interrupt
 # costs the student that cell, not the whole submission: restart, replay, go on.
-c.Autograde.autograde_preprocessors = [
-    ResilientExecute,
-    IgnorePattern,
-    ClearMetadataPreprocessor,
-    LimitOutput,
-    SaveAutoGrades,
-    AssignLatePenalties,
-    CheckCellMetadata,
-]
+c.Autograde.autograde_preprocessors = list(AUTOGRADE_PREPROCESSORS)
 # At most this many lines of output per cell are kept (100 MB of prints stays readable).
 c.LimitOutput.max_lines = 1000
 
@@ -66,6 +41,6 @@ c.OverwriteCells.add_missing_cells = True
 # Feedback without hidden tests (nbgrader shows them by default: jupyter/nbgrader#917).
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
 
-# `nbgrader zip_collect` (and `python -m concurrency_lab.grader --zip-collect`):
+# `nbgrader zip_collect` (and `python -m concurrency_lab.grading --zip-collect`):
 # files in downloaded/<assignment>/archive/*.zip are named <student>__<notebook>.ipynb.
 c.FileNameCollectorPlugin.named_regexp = r".*/(?P<student_id>[A-Za-z0-9._-]+?)__(?P<file_id>[^/]+\.ipynb)$"

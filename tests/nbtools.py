@@ -11,13 +11,17 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbgrader.utils import is_grade
 
-from concurrency_lab.grading import use_ipc_transport
+from concurrency_lab.grading.staging import fill_answers, grade_id
+from concurrency_lab.grading.transport import use_ipc_transport
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "source" / "day3"
@@ -27,23 +31,18 @@ BIN = Path(sys.executable).parent
 
 def grade_cells(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
     """The cells with an nbgrader ``grade_id``, by that id."""
-    found = {}
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if "grade_id" in meta:
-            found[meta["grade_id"]] = cell
-    return found
+    return {grade_id(cell): cell for cell in nb.cells if grade_id(cell) is not None}
 
 
 def test_cell_ids(nb: nbformat.NotebookNode) -> list[str]:
     """The grade_ids of the autograder test cells, in notebook order."""
-    return [gid for gid, cell in grade_cells(nb).items() if cell.metadata["nbgrader"].get("grade")]
+    return [gid for gid, cell in grade_cells(nb).items() if is_grade(cell)]
 
 
 class IpcNotebookClient(NotebookClient):
     """nbclient on Unix sockets: no TCP port for another test to take while the kernel starts."""
 
-    def create_kernel_manager(self):  # noqa: D102 (nbclient's)
+    def create_kernel_manager(self):
         km = super().create_kernel_manager()
         use_ipc_transport(km)
         return km
@@ -93,7 +92,8 @@ def run_notebook(
         path: the notebook (source or release).
         workdir: where the kernel runs; files the notebook writes land here.
         answers: grade_id to new source, for answer cells replaced by a
-            variant (a wrong answer, or another correct one).
+            variant (a wrong answer, or another correct one); a grade_id
+            that names no answer cell is a KeyError.
         start_method: force ``fork``/``spawn``/``forkserver`` in the kernel.
         timeout: seconds per cell.
         env: extra environment variables for the kernel.
@@ -103,12 +103,7 @@ def run_notebook(
         nbgrader would judge it: no error output and nothing on stderr.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    nb = nbformat.read(path, as_version=4)
-    cells = grade_cells(nb)
-    for grade_id, source in (answers or {}).items():
-        if grade_id not in cells:
-            raise KeyError(f"{path.name} has no cell with grade_id {grade_id!r}")
-        cells[grade_id].source = source
+    nb = fill_answers(nbformat.read(path, as_version=4), answers or {}, strict=True)
     client = IpcNotebookClient(
         nb,
         timeout=timeout,
@@ -118,15 +113,15 @@ def run_notebook(
     )
     client.execute(env=kernel_env(start_method, **(env or {})))
     results = {}
-    for grade_id in test_cell_ids(nb):
-        cell = grade_cells(nb)[grade_id]
+    for gid in test_cell_ids(nb):
+        cell = grade_cells(nb)[gid]
         bad = [
             out
             for out in cell.get("outputs", [])
             if out.output_type == "error"
             or (out.output_type == "stream" and out.name == "stderr")
         ]
-        results[grade_id] = CellResult(grade_id, not bad, _text(cell))
+        results[gid] = CellResult(gid, not bad, _text(cell))
     return nb, results
 
 
@@ -135,7 +130,7 @@ def errors_outside_tests(nb: nbformat.NotebookNode) -> list[str]:
     tests = set(test_cell_ids(nb))
     found = []
     for index, cell in enumerate(nb.cells):
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        gid = grade_id(cell)
         if cell.cell_type != "code" or gid in tests:
             continue
         for out in cell.get("outputs", []):
@@ -189,3 +184,58 @@ def assert_fails_exactly(
     assert failed == must_fail, f"{case}: failed {sorted(failed)}, expected {sorted(must_fail)}:\n" + "\n".join(
         results[gid].output[-1500:] for gid in sorted(failed ^ must_fail)
     )
+
+
+@dataclass(frozen=True)
+class Case:
+    """One way to answer a graded notebook, and the test cells its hidden tests must fail.
+
+    Every per-notebook judgement test (``tests/test_notebook_NN.py``) lists its cases
+    in this shape and judges them with :func:`judge`.
+
+    Attributes:
+        name: what the answer does, shown as the pytest id.
+        answers: grade_id of an answer cell to its new source; cells not named keep
+            the reference solution.
+        must_fail: the grade_ids of the test cells that must fail; every other test
+            cell must pass.
+        start_method: force ``fork``/``spawn``/``forkserver`` in the kernel.
+        breaks_check_it: the answer also makes a cell outside the test cells (its
+            *Check it* cell) raise; otherwise no such cell may show an error.
+    """
+
+    name: str
+    answers: Mapping[str, str] = field(default_factory=dict)
+    must_fail: AbstractSet[str] = frozenset()
+    start_method: str | None = None
+    breaks_check_it: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "must_fail", frozenset(self.must_fail))
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def judge(
+    notebook: Path, case: Case, workdir: Path, tests: Iterable[str] | None = None, timeout: int = 60
+) -> tuple[nbformat.NotebookNode, dict[str, CellResult]]:
+    """Run ``notebook`` with ``case``'s answers and assert exactly ``case.must_fail`` failed.
+
+    Args:
+        notebook: the source notebook.
+        case: the answers, the start method, and what must fail.
+        workdir: where the kernel runs.
+        tests: every test cell's grade_id; default: the test cells the notebook has.
+        timeout: seconds per cell.
+
+    Returns:
+        The executed notebook and each test cell's result, for checks of its own.
+    """
+    nb, results = run_notebook(
+        notebook, workdir, answers=dict(case.answers), start_method=case.start_method, timeout=timeout
+    )
+    assert_fails_exactly(results, set(results) if tests is None else set(tests), set(case.must_fail), case.name)
+    if not case.breaks_check_it:
+        assert errors_outside_tests(nb) == [], case.name
+    return nb, results

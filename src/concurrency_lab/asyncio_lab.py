@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .machine import cpu_count, describe_machine
+from .machine import cpu_count, describe_machine, quick_mode
 from .pageserver import PageServerProcess, raise_open_file_limit, tcp_drop_counters
 from .timing import summarize
 
@@ -74,7 +74,6 @@ __all__ = [
     "modes_for",
     "peak_rss_bytes",
     "plot",
-    "quick_mode",
     "read_csv",
     "run_mode",
     "slow_read",
@@ -108,20 +107,6 @@ COLUMNS: tuple[str, ...] = (
 
 #: Open files each side asks for: 1,000 sockets plus what the interpreter holds.
 OPEN_FILES = 4096
-
-
-def quick_mode() -> bool:
-    """True when ``CONCURRENCY_LAB_QUICK`` or ``NBGRADER_EXECUTION`` is set (non-empty).
-
-    Asks :func:`concurrency_lab.machine.quick_mode` where it exists, else the
-    speedup lab's :func:`concurrency_lab.sweep.quick_mode` (the same variables).
-    """
-    from . import machine
-
-    probe = getattr(machine, "quick_mode", None)
-    if probe is None:
-        from .sweep import quick_mode as probe
-    return bool(probe())
 
 
 # -- the downloaders (run in the measuring processes) ---------------------------------

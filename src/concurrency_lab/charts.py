@@ -11,7 +11,7 @@ fit (:func:`fit_parallel_fraction`), and one Gantt chart per run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 import matplotlib
@@ -20,13 +20,13 @@ if not matplotlib.get_backend().lower().startswith(("module://matplotlib_inline"
     # Outside a notebook (tests, make bench) draw off-screen.
     matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, NullLocator
 
-from .machine import describe_machine  # noqa: E402
-from .workers import TaskSpan  # noqa: E402
+from .machine import describe_machine
+from .workers import TaskSpan
 
 __all__ = [
     "fit_parallel_fraction",
@@ -274,47 +274,47 @@ def _run_length(spans: Sequence[TaskSpan]) -> float:
 
 
 def plot_timelines(
-    runs: Mapping[str, Sequence[TaskSpan]],
+    runs: Mapping[Any, Sequence[TaskSpan]],
     machine: str | None = None,
 ) -> Figure:
     """One Gantt chart per run, stacked: a row per worker, a bar per task.
 
-    Runs whose titles share a workload (the text before `` · ``, as
-    :func:`concurrency_lab.sweep.timelines` names them) share a time axis. If
-    one of them is ``"<workload> · sequential"``, a red line on the others
-    marks when the sequential run ended: CPU-bound threads under the GIL end
-    no earlier; processes on two cores end about halfway.
+    Each run is keyed by a :class:`concurrency_lab.sweep.Run` (anything with
+    ``workload``, ``kind`` and ``workers``; ``str(key)`` is the panel title).
+    Runs of the same workload share a time axis, and bars are coloured by
+    kind. If one of them is sequential, a red line on the others marks when it
+    ended: CPU-bound threads under the GIL end no earlier; processes on two
+    cores end about halfway. A plain string key is a title only: that run is
+    drawn on its own.
 
     Args:
-        runs: title to the spans of one run (``TaskSpan`` from ``workers.timed_*``).
+        runs: run to the spans of one run (``TaskSpan`` from ``workers.timed_*``).
         machine: the machine line for the title; defaults to :func:`describe_machine`.
 
     Returns:
         The figure.
     """
-    titles = list(runs) or ["(no runs)"]
-    heights = [len({s.worker for s in runs.get(t, [])}) + 1.6 for t in titles]
+    keys: list[Any] = list(runs) or ["(no runs)"]
+    heights = [len({s.worker for s in runs.get(k, [])}) + 1.6 for k in keys]
     fig, axes = plt.subplots(
-        len(titles), 1, figsize=(8.5, 0.32 * sum(heights) + 1.4),
+        len(keys), 1, figsize=(8.5, 0.32 * sum(heights) + 1.4),
         gridspec_kw={"height_ratios": heights}, squeeze=False,
     )
-    groups: dict[str, list[str]] = {}
-    for title in titles:
-        groups.setdefault(title.split(" · ")[0], []).append(title)
-    for ax, title in zip(axes[:, 0], titles):
-        spans = list(runs.get(title, []))
+    groups: dict[Hashable, list[Any]] = {}
+    for key in keys:
+        groups.setdefault(getattr(key, "workload", key), []).append(key)
+    for ax, key in zip(axes[:, 0], keys):
+        spans = list(runs.get(key, []))
         length = _run_length(spans)
         took = f"{length:.2f} s" if length >= 1 else f"{length * 1000:.0f} ms"
-        plot_timeline(spans, title=f"{title}: {took} from first start to last end", ax=ax)
-        words = title.split()
-        kind = next((k for k in _COLORS if k in words or k.rstrip("s") in words), None)
+        plot_timeline(spans, title=f"{key}: {took} from first start to last end", ax=ax)
         for bars in ax.collections:
-            bars.set_facecolor(_COLORS.get(kind or "", "C2"))
-        group = groups[title.split(" · ")[0]]
-        longest = max(_run_length(list(runs.get(t, []))) for t in group)
+            bars.set_facecolor(_COLORS.get(getattr(key, "kind", ""), "C2"))
+        group = groups[getattr(key, "workload", key)]
+        longest = max(_run_length(list(runs.get(k, []))) for k in group)
         ax.set_xlim(0, max(longest, 1e-3) * 1.04)
-        sequential = f"{title.split(' · ')[0]} · sequential"
-        if sequential in runs and title != sequential:
+        sequential = next((k for k in group if getattr(k, "kind", None) == "sequential"), None)
+        if sequential is not None and key != sequential:
             end = _run_length(list(runs[sequential]))
             ax.axvline(end, color="red", linestyle="--", linewidth=1)
             ax.annotate("sequential run ends", (end, 1), xycoords=("data", "axes fraction"),

@@ -1,8 +1,9 @@
-"""The machine line, the Python version check and the start-method set-up.
+"""The machine line, the Python version check, the start-method set-up and quick mode.
 
 Every notebook's Setup cell calls :func:`setup`, which checks the Python
 version, chooses the multiprocessing start method and returns the one-line
-machine description that is printed before any timing.
+machine description that is printed before any timing; then it asks
+:func:`quick_mode` whether to run its demos at their small sizes.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from collections.abc import Mapping
 
 __all__ = [
     "MIN_PYTHON",
+    "QUICK_ENV",
     "START_METHOD_ENV",
     "check_python",
     "choose_start_method",
     "cpu_count",
     "describe_machine",
     "gil_enabled",
+    "quick_mode",
     "setup",
 ]
 
@@ -31,6 +34,11 @@ MIN_PYTHON: tuple[int, int] = (3, 11)
 #: force a start method in every notebook (the tests use it to run each
 #: notebook the way macOS, Windows and Python 3.14 would).
 START_METHOD_ENV = "CONCURRENCY_LAB_START_METHOD"
+
+#: Either variable, set to anything but blanks, switches on quick mode. nbgrader
+#: sets ``NBGRADER_EXECUTION`` while it validates or grades a notebook; set
+#: ``CONCURRENCY_LAB_QUICK=1`` to get the same small sizes by hand.
+QUICK_ENV: tuple[str, ...] = ("NBGRADER_EXECUTION", "CONCURRENCY_LAB_QUICK")
 
 
 def check_python(version: tuple[int, ...] | None = None) -> None:
@@ -98,6 +106,20 @@ def choose_start_method(
     if platform_name.startswith("linux") and "forkserver" in available:
         return "forkserver"
     return multiprocessing.get_start_method(allow_none=True) or available[0]
+
+
+def quick_mode(environ: Mapping[str, str] | None = None) -> bool:
+    """True when the demos and the speedup lab should run at their small sizes.
+
+    That is while nbgrader runs the notebook (``NBGRADER_EXECUTION``), or when
+    ``CONCURRENCY_LAB_QUICK`` is set, to anything but blanks. Quick mode only
+    makes demos smaller and timings shorter; the tests are the same either way.
+
+    Args:
+        environ: the environment to read; defaults to ``os.environ``.
+    """
+    environ = os.environ if environ is None else environ
+    return any(environ.get(name, "").strip() for name in QUICK_ENV)
 
 
 def describe_machine() -> str:

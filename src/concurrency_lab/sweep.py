@@ -42,14 +42,14 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NamedTuple, get_args
 
-from .machine import choose_start_method, cpu_count, gil_enabled
+from .machine import choose_start_method, cpu_count, gil_enabled, quick_mode
 from .pageserver import PageServer
 from .timing import summarize
 from .workers import TaskSpan, balanced_ranges, timed_count_primes, timed_fetch
@@ -57,29 +57,32 @@ from .workers import TaskSpan, balanced_ranges, timed_count_primes, timed_fetch
 __all__ = [
     "COLUMNS",
     "KINDS",
-    "QUICK_ENV",
     "WORKLOADS",
+    "Kind",
     "Row",
+    "Run",
     "SweepConfig",
+    "Workload",
+    "expected_speedups",
     "main",
     "make_config",
     "pool_startup",
     "python_line",
-    "quick_mode",
     "read_csv",
     "run",
     "table",
-    "targets",
     "timelines",
     "write_csv",
 ]
 
+#: A workload: I/O-bound downloads or CPU-bound prime counting.
+Workload = Literal["download", "primes"]
+#: A way of doing a workload: a plain loop (the baseline), or a pool of threads or processes.
+Kind = Literal["sequential", "threads", "processes"]
 #: The workloads, in the order the charts show them.
-WORKLOADS: tuple[str, ...] = ("download", "primes")
+WORKLOADS: tuple[Workload, ...] = get_args(Workload)
 #: The ways of doing a workload: a plain loop (the baseline), then the pools.
-KINDS: tuple[str, ...] = ("sequential", "threads", "processes")
-#: Either variable, set to anything non-empty, switches on quick mode.
-QUICK_ENV: tuple[str, ...] = ("NBGRADER_EXECUTION", "CONCURRENCY_LAB_QUICK")
+KINDS: tuple[Kind, ...] = get_args(Kind)
 #: The columns of ``docs/speedups.csv``, in order.
 COLUMNS: tuple[str, ...] = (
     "workload",
@@ -92,12 +95,6 @@ COLUMNS: tuple[str, ...] = (
     "cores",
     "python",
 )
-
-
-def quick_mode(environ: Mapping[str, str] | None = None) -> bool:
-    """True when ``NBGRADER_EXECUTION`` or ``CONCURRENCY_LAB_QUICK`` is set (non-empty)."""
-    environ = os.environ if environ is None else environ
-    return any(environ.get(name, "").strip() for name in QUICK_ENV)
 
 
 def python_line() -> str:
@@ -131,8 +128,8 @@ class SweepConfig:
 
     threads: tuple[int, ...] = (1, 2, 4, 8, 16)
     processes: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
-    workloads: tuple[str, ...] = WORKLOADS
-    kinds: tuple[str, ...] = ("threads", "processes")
+    workloads: tuple[Workload, ...] = WORKLOADS
+    kinds: tuple[Kind, ...] = ("threads", "processes")
     pages: int = 16
     latency: float = 0.1
     page_size: int = 2048
@@ -237,8 +234,8 @@ class Row:
         worker_names: the thread names or ``pid <n>`` labels that ran tasks.
     """
 
-    workload: str
-    kind: str
+    workload: Workload
+    kind: Kind
     workers: int
     median_s: float
     speedup: float
@@ -270,6 +267,26 @@ class Row:
             "cores": str(self.cores),
             "python": self.python,
         }
+
+
+class Run(NamedTuple):
+    """Which run a timeline shows: a workload done one way with some workers.
+
+    :func:`timelines` returns its runs by these keys and
+    :func:`concurrency_lab.charts.plot_timelines` draws them: runs of one
+    workload share a time axis, and the sequential one marks the others.
+    ``str(run)`` is the chart title, such as ``primes · 2 processes``.
+    """
+
+    workload: Workload
+    kind: Kind
+    workers: int = 1
+
+    def __str__(self) -> str:
+        """The title: ``download · 8 threads``, or ``primes · sequential``."""
+        if self.kind == "sequential":
+            return f"{self.workload} · sequential"
+        return f"{self.workload} · {self.workers} {self.kind}"
 
 
 # -- pools ----------------------------------------------------------------------
@@ -360,12 +377,39 @@ def _ideal(workload: str, workers: int, config: SweepConfig, cores: int) -> floa
     return float(min(workers, config.pages if workload == "download" else cores))
 
 
-def _points(config: SweepConfig) -> list[tuple[str, int]]:
-    points = [("sequential", 1)]
+@dataclass
+class _Point:
+    """One point of a workload's sweep, and all it gathers while the sweep runs.
+
+    Attributes:
+        kind: how the workload is done.
+        workers: threads or processes in the pool (1 for sequential).
+        pool: the warm pool (None for sequential).
+        startup_s: seconds the pool took to start (outside the timed runs).
+        task: does the workload once; set when every pool has started.
+        times: every measured run, in seconds.
+        peak_in_flight: most page requests in flight at once in any run (download).
+        pids: the process IDs that ran tasks.
+        worker_names: the thread names or ``pid <n>`` labels that ran tasks.
+    """
+
+    kind: Kind
+    workers: int
+    pool: Executor | None = None
+    startup_s: float = 0.0
+    task: Task | None = None
+    times: list[float] = field(default_factory=list)
+    peak_in_flight: int = 0
+    pids: set[int] = field(default_factory=set)
+    worker_names: set[str] = field(default_factory=set)
+
+
+def _points(config: SweepConfig) -> list[_Point]:
+    points = [_Point("sequential", 1)]
     if "threads" in config.kinds:
-        points += [("threads", n) for n in sorted(set(config.threads))]
+        points += [_Point("threads", n) for n in sorted(set(config.threads))]
     if "processes" in config.kinds:
-        points += [("processes", n) for n in sorted(set(config.processes))]
+        points += [_Point("processes", n) for n in sorted(set(config.processes))]
     return points
 
 
@@ -393,75 +437,68 @@ class _Progress:
 
 
 def _sweep_workload(
-    workload: str, config: SweepConfig, progress: _Progress, server: PageServer | None
+    workload: Workload, config: SweepConfig, progress: _Progress, server: PageServer | None
 ) -> list[Row]:
     cores = cpu_count()
     python = python_line()
     urls = server.page_urls if server is not None else []
     chunks = balanced_ranges(config.prime_limit, config.prime_chunks)
     points = _points(config)
-    pools: dict[tuple[str, int], Executor] = {}
-    startup: dict[tuple[str, int], float] = {}
-    times: dict[tuple[str, int], list[float]] = {p: [] for p in points}
-    peaks: dict[tuple[str, int], int] = {p: 0 for p in points}
-    pids: dict[tuple[str, int], set[int]] = {p: set() for p in points}
-    names: dict[tuple[str, int], set[str]] = {p: set() for p in points}
     expected: int | None = None
     try:
-        for kind, n in points:
-            if kind != "sequential":
-                pool, cold, warm = _start_pool(kind, n)
-                pools[kind, n] = pool
-                startup[kind, n] = max(0.0, cold - warm)
-                progress.step(f"{workload}: started {n} {kind}")
-        tasks = {
-            p: _tasks(workload, p[0], pools.get(p), urls, chunks) for p in points
-        }
+        for point in points:
+            if point.kind != "sequential":
+                point.pool, cold, warm = _start_pool(point.kind, point.workers)
+                point.startup_s = max(0.0, cold - warm)
+                progress.step(f"{workload}: started {point.workers} {point.kind}")
+        for point in points:
+            point.task = _tasks(workload, point.kind, point.pool, urls, chunks)
         for round_ in range(config.warmup + config.repeats):
             for point in points:
+                assert point.task is not None
                 if server is not None:
                     server.reset_stats()
                 start = time.perf_counter()
-                results = tasks[point]()
+                results = point.task()
                 elapsed = time.perf_counter() - start
                 total = sum(result for result, _ in results)
                 if expected is None:
                     expected = total
                 elif total != expected:
                     raise RuntimeError(
-                        f"{workload} with {point[1]} {point[0]} gave {total}, expected {expected}"
+                        f"{workload} with {point.workers} {point.kind} gave {total}, expected {expected}"
                     )
                 if round_ >= config.warmup:
-                    times[point].append(elapsed)
+                    point.times.append(elapsed)
                 if server is not None:
-                    peaks[point] = max(peaks[point], server.peak_in_flight)
-                pids[point].update(span.pid for _, span in results)
-                names[point].update(span.worker for _, span in results)
-                progress.step(f"{workload}: {point[1]} {point[0]}")
+                    point.peak_in_flight = max(point.peak_in_flight, server.peak_in_flight)
+                point.pids.update(span.pid for _, span in results)
+                point.worker_names.update(span.worker for _, span in results)
+                progress.step(f"{workload}: {point.workers} {point.kind}")
     finally:
-        for pool in pools.values():
-            pool.shutdown()
-    baseline = summarize(times["sequential", 1]).median
+        for point in points:
+            if point.pool is not None:
+                point.pool.shutdown()
+    baseline = summarize(points[0].times).median  # the sequential loop
     rows = []
     for point in points:
-        kind, n = point
-        timing = summarize(times[point])
+        timing = summarize(point.times)
         rows.append(
             Row(
                 workload=workload,
-                kind=kind,
-                workers=n,
+                kind=point.kind,
+                workers=point.workers,
                 median_s=timing.median,
                 speedup=baseline / timing.median,
-                ideal=1.0 if kind == "sequential" else _ideal(workload, n, config, cores),
+                ideal=1.0 if point.kind == "sequential" else _ideal(workload, point.workers, config, cores),
                 repeats=timing.repeats,
                 cores=cores,
                 python=python,
                 times=timing.times,
-                startup_s=startup.get(point, 0.0),
-                peak_in_flight=peaks[point] if server is not None else None,
-                pids=frozenset(pids[point]),
-                worker_names=frozenset(names[point]),
+                startup_s=point.startup_s,
+                peak_in_flight=point.peak_in_flight if server is not None else None,
+                pids=frozenset(point.pids),
+                worker_names=frozenset(point.worker_names),
             )
         )
     return rows
@@ -529,14 +566,15 @@ def timelines(
     threads: int = 8,
     workers: int | None = None,
     repeats: int = 3,
-) -> dict[str, list[TaskSpan]]:
-    """One run of each workload, for Gantt charts: title -> the tasks' spans.
+) -> dict[Run, list[TaskSpan]]:
+    """One run of each workload, for Gantt charts: :class:`Run` -> the tasks' spans.
 
-    * ``download · 8 threads``: ``config.pages`` pages on ``threads`` threads;
-    * ``primes · sequential``, ``primes · 2 threads``, ``primes · 2 processes``:
-      a third of ``config.prime_limit`` in ``4 * workers`` chunks, first in a
-      plain loop, then on ``workers`` threads and on ``workers`` processes
-      (``workers`` defaults to the number of cores).
+    * ``Run("download", "threads", 8)``: ``config.pages`` pages on ``threads`` threads;
+    * ``Run("primes", "sequential")``, ``Run("primes", "threads", 2)``,
+      ``Run("primes", "processes", 2)``: a third of ``config.prime_limit`` in
+      ``4 * workers`` chunks, first in a plain loop, then on ``workers``
+      threads and on ``workers`` processes (``workers`` defaults to the number
+      of cores).
 
     Each pool is warm (started, and has run the tasks once) before the runs
     that are recorded. Each run is done ``repeats`` times and the run of
@@ -566,7 +604,7 @@ def timelines(
         recorded.sort(key=lambda spans: max(s.end for s in spans) - min(s.start for s in spans))
         return recorded[len(recorded) // 2]
 
-    runs: dict[str, list[TaskSpan]] = {}
+    runs: dict[Run, list[TaskSpan]] = {}
     if "download" in wanted:
         with PageServer(
             pages=config.pages, page_size=config.page_size, latency=config.latency
@@ -574,18 +612,16 @@ def timelines(
             pool, _, _ = _start_pool("threads", threads)
             try:
                 task = _tasks("download", "threads", pool, server.page_urls, [])
-                runs[f"download · {threads} threads"] = median_run(task)
+                runs[Run("download", "threads", threads)] = median_run(task)
             finally:
                 pool.shutdown()
     if "primes" in wanted:
         chunks = balanced_ranges(max(2, config.prime_limit // 3), 4 * workers)
-        runs["primes · sequential"] = median_run(_tasks("primes", "sequential", None, [], chunks))
+        runs[Run("primes", "sequential")] = median_run(_tasks("primes", "sequential", None, [], chunks))
         for kind in ("threads", "processes"):
             pool, _, _ = _start_pool(kind, workers)
             try:
-                runs[f"primes · {workers} {kind}"] = median_run(
-                    _tasks("primes", kind, pool, [], chunks)
-                )
+                runs[Run("primes", kind, workers)] = median_run(_tasks("primes", kind, pool, [], chunks))
             finally:
                 pool.shutdown()
     return runs
@@ -654,8 +690,8 @@ def _find(rows: Iterable[Row], workload: str, kind: str, workers: int) -> Row | 
     return None
 
 
-def targets(rows: Sequence[Row]) -> list[tuple[str, float | None, str, bool]]:
-    """The issue's targets on a 2-core machine: (what, measured speedup, target, met).
+def expected_speedups(rows: Sequence[Row]) -> list[tuple[str, float | None, str, bool]]:
+    """The speedups the course expects on a 2-core machine: (what, measured speedup, target, met).
 
     Threads on download with 8 workers >= 7.2x; processes on primes with 2
     workers >= 1.8x; threads on primes at most 1.2x for every thread count.
@@ -722,7 +758,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fig.savefig(out / name, dpi=120)
         charts.plt.close(fig)
     print(table(rows))
-    for what, value, target, met in targets(rows):
+    for what, value, target, met in expected_speedups(rows):
         shown = "not measured" if value is None else f"{value:.2f}x"
         print(f"{'ok  ' if met else 'MISS'} {what}: {shown} (target {target})")
     print(f"wrote {csv_path}, {out / 'speedups.png'}, {out / 'timelines.png'}")

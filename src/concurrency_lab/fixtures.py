@@ -1,0 +1,163 @@
+"""Fixtures that several hidden tests share, so that each lives in one place.
+
+The test cells of the graded notebooks import these instead of defining the
+same helper again in every cell. Each one only sets up a situation or
+watches what a student's function does; the checks stay in the test cells.
+
+- :func:`spin` and :func:`cpu_label` (01): busy the CPU, and classify a run
+  that really got a core.
+- :func:`cpu_split_under_spawn` (04, 06): the CPU time spent in this process
+  and in its children while a call runs.
+- :data:`DRAIN_BEFORE_JOIN` (05): the hint given when ``queue_map`` hangs.
+- :func:`random_texts` and :class:`OpenSpy` (06): texts to analyse, and an
+  ``opener`` that counts the opens in flight and the threads that made them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any, Generic, NamedTuple, TypeVar
+
+__all__ = [
+    "DRAIN_BEFORE_JOIN",
+    "CpuSplit",
+    "OpenSpy",
+    "cpu_label",
+    "cpu_split_under_spawn",
+    "random_texts",
+    "spin",
+]
+
+T = TypeVar("T")
+
+#: The hint :func:`concurrency_lab.probes.call_within` adds when ``queue_map`` hangs (05).
+DRAIN_BEFORE_JOIN = (
+    "Its worker processes were killed. A worker cannot exit while results it put are still "
+    "waiting to be read: read every result before you join the workers"
+)
+
+
+def spin(seconds: float, box: dict[str, float]) -> None:
+    """Busy this thread until the process used ``seconds`` more CPU; note the CPU/wall ratio seen.
+
+    Args:
+        seconds: CPU seconds of this process (all its threads) to burn.
+        box: receives ``box["ratio"]``, the process's CPU time over the wall time of the spin.
+    """
+    wall, cpu = time.perf_counter(), time.process_time()
+    end = cpu + seconds
+    while time.process_time() < end:
+        pass
+    box["ratio"] = (time.process_time() - cpu) / (time.perf_counter() - wall)
+
+
+def cpu_label(classify: Callable[..., Any], run: Callable[[dict[str, float]], None], attempts: int = 20) -> Any:
+    """``classify(run, box)`` until a run is labelled cpu-bound or clearly was (>= 70 % of a core).
+
+    On a busy machine a computation may get less than half a core; such runs
+    decide nothing, so they are tried again, up to ``attempts`` times.
+
+    Args:
+        classify: the function under test, called as ``classify(run, box)``.
+        run: a computation that stores its CPU/wall ratio in ``box["ratio"]`` (see :func:`spin`).
+
+    Returns:
+        The last label ``classify`` returned, whatever its type.
+    """
+    for _ in range(attempts):
+        box: dict[str, float] = {}
+        label = classify(run, box)
+        if (type(label) is str and label == "cpu-bound") or box.get("ratio", 0.0) >= 0.7:
+            return label
+    return label
+
+
+class CpuSplit(NamedTuple, Generic[T]):
+    """What :func:`cpu_split_under_spawn` saw: the call's value and where its CPU time went."""
+
+    value: T
+    #: CPU seconds (user + system) this process used during the call.
+    here: float
+    #: CPU seconds (user + system) of the children this process joined during the call.
+    children: float
+
+
+def cpu_split_under_spawn(call: Callable[[], T]) -> CpuSplit[T]:
+    """Run ``call()`` with the start method ``spawn``; measure CPU time here and in children.
+
+    Under spawn every worker is this process's own child, so ``os.times()``
+    adds up its CPU time once it has been joined (forkserver workers are the
+    fork server's children instead). The start method is put back afterwards,
+    even if ``call`` raises.
+    """
+    old_method = multiprocessing.get_start_method()
+    multiprocessing.set_start_method("spawn", force=True)
+    try:
+        before = os.times()
+        value = call()
+        after = os.times()
+    finally:
+        multiprocessing.set_start_method(old_method, force=True)
+    here = (after.user + after.system) - (before.user + before.system)
+    children = (after.children_user + after.children_system) - (before.children_user + before.children_system)
+    return CpuSplit(value, here, children)
+
+
+def random_texts(count: int, words: int, variant: int) -> list[str]:
+    """``count`` random texts of ``words`` words each, 12 words to a line.
+
+    The words come from a made-up vocabulary of 400; the same ``variant`` gives
+    the same texts in every process and on every machine.
+    """
+    rng = random.Random(variant)
+    vocabulary = ["".join(rng.choices("etaoinshrdlu", k=rng.randint(2, 7))) for _ in range(400)]
+    texts = []
+    for _ in range(count):
+        chosen = rng.choices(vocabulary, k=words)
+        texts.append("\n".join(" ".join(chosen[i : i + 12]) for i in range(0, words, 12)) + "\n")
+    return texts
+
+
+class OpenSpy:
+    """An ``opener`` that opens slowly and counts the opens in flight, and who made them.
+
+    Attributes:
+        now: opens in flight now.
+        peak: the most opens in flight at once.
+        threads: the ``threading.get_ident()`` of the thread of each open, in order.
+        paths: ``str(path)`` of each open, in order.
+        caller: set by the test to the ident of the thread that called the function under test.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.now = 0
+        self.peak = 0
+        self.threads: list[int] = []
+        self.paths: list[str] = []
+        self.caller: int | None = None
+
+    def reset(self) -> None:
+        """Forget every open so far."""
+        with self.lock:
+            self.now, self.peak, self.threads, self.paths = 0, 0, [], []
+
+    def open(self, path: str | Path, mode: str = "rb", delay: float = 0.2) -> IO[Any]:
+        """``open(path, mode)`` after ``delay`` seconds, counting the opens in flight."""
+        with self.lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+            self.threads.append(threading.get_ident())
+            self.paths.append(str(path))
+        try:
+            time.sleep(delay)
+            return open(path, mode)
+        finally:
+            with self.lock:
+                self.now -= 1

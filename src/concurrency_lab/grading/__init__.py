@@ -1,0 +1,20 @@
+"""The instructor's half of Concurrency Lab: grading a class with nbgrader.
+
+The notebooks never import from here; they use the top-level package. Each
+module holds one part of the pipeline:
+
+===========================  ==========================================================
+:mod:`.settings`             every default, environment variable name and shared list
+:mod:`.resilientexecute`     the autograde executor that survives dead and stuck kernels
+:mod:`.hidehiddentests`      the feedback filter: no hidden test in the feedback
+:mod:`.transport`            kernels on Unix sockets instead of TCP ports
+:mod:`.staging`              submissions made gradable; a cell's grade_id; filling answers
+:mod:`.sandbox`              each worker's limits and clean-up, and the kernel launcher
+:mod:`.grader`               grade one student, grade a class, the summary table
+:mod:`.cli`                  ``python -m concurrency_lab.grading`` (``make grade``)
+:mod:`.bench`                ``python -m concurrency_lab.grading.bench`` (``make grade-bench``)
+===========================  ==========================================================
+
+Import from the module that holds a name, e.g.
+``from concurrency_lab.grading.resilientexecute import ResilientExecute``.
+"""

@@ -1,0 +1,252 @@
+"""Grade a whole class with nbgrader, safely and in parallel.
+
+What it adds to ``nbgrader autograde``:
+
+* **Never drops a submission.** Each student's files are staged in
+  ``.grader/submitted/`` (:func:`~.staging.stage_submission`): a notebook that
+  is not valid JSON, or missing, is graded as the unanswered release copy (0
+  points), a renamed notebook is graded under its real name, and the student's
+  own files are never touched. A dead or stuck kernel costs one cell:
+  :class:`~.resilientexecute.ResilientExecute` restarts it, replays what ran
+  before, and carries on; the report names the cell.
+* **Caps each kernel.** Kernels start through :mod:`.sandbox`: a pids cgroup
+  (``max_pids``) or RLIMIT_NPROC, an address-space limit (``memory_bytes``),
+  and nbgrader's per-cell timeout (``timeout``). After each student every
+  process the kernel left behind is killed: the worker is a child subreaper,
+  so even double-forked and new-session children are found.
+* **Grades in parallel** on any :class:`concurrent.futures.Executor`
+  (long-lived worker processes from the command line; for a class that
+  outgrows one machine, pass e.g. Dask's ``Client().get_executor()`` to
+  :func:`grade_class` and point ``CourseDirectory.db_url`` at PostgreSQL). The
+  grades are the same as a sequential run.
+* **Re-runs safely.** A student whose submission has not changed since it was
+  last graded is skipped (:func:`needs_grading`). State is written atomically
+  after each student, so killing a run part-way and running it again finishes
+  the job; SQLite's transactions keep ``gradebook.db`` whole.
+
+The command line is in :mod:`.cli`; the settings and their defaults in :mod:`.settings`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .sandbox import kill_strays, setup_worker
+from .settings import AUTOGRADE_PREPROCESSORS, EVENTS_ENV, KERNEL_NAME, WORK, GradeSettings
+from .staging import fingerprint, stage_submission
+
+__all__ = [
+    "Status",
+    "StudentResult",
+    "check_assignment",
+    "grade_class",
+    "grade_student",
+    "list_students",
+    "needs_grading",
+    "previous_result",
+    "run_nbgrader",
+    "summary_table",
+]
+
+#: How a submission was graded this run: now, earlier (unchanged since), or not at all.
+Status = Literal["graded", "skipped", "error"]
+
+
+@dataclass
+class StudentResult:
+    """How one student's submission was graded.
+
+    Attributes:
+        student: the student id (their folder in ``submitted/``).
+        status: graded now, skipped (unchanged since it was graded), or error.
+        score: points earned.
+        max_score: points available.
+        seconds: wall-clock time spent grading the submission.
+        notes: what the report says about it (renamed notebooks, dead kernels, ...).
+    """
+
+    student: str
+    status: Status
+    score: float = 0.0
+    max_score: float = 0.0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def nbgrader_config(settings: GradeSettings) -> Any:
+    """The course's ``nbgrader_config.py``, with the grader's staging folder, kernel and timeout.
+
+    Returns:
+        A traitlets ``Config``.
+    """
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = Config()
+    if (settings.root / "nbgrader_config.py").exists():
+        config.merge(PyFileConfigLoader("nbgrader_config.py", path=str(settings.root)).load_config())
+    overrides = Config()
+    overrides.CourseDirectory.root = str(settings.root)
+    overrides.CourseDirectory.submitted_directory = f"{WORK}/submitted"
+    overrides.Autograde.autograde_preprocessors = list(AUTOGRADE_PREPROCESSORS)
+    overrides.Execute.timeout = settings.timeout
+    overrides.Execute.kernel_name = KERNEL_NAME
+    config.merge(overrides)
+    return config
+
+
+def _state_path(settings: GradeSettings, student: str) -> Path:
+    return settings.root / WORK / "state" / settings.assignment / f"{student}.json"
+
+
+def _db_url(settings: GradeSettings, config: Any) -> str:
+    """The gradebook the nbgrader ``config`` names, by default the course's SQLite file."""
+    return config.CourseDirectory.get("db_url") or f"sqlite:///{settings.root / 'gradebook.db'}"
+
+
+def _scores(settings: GradeSettings, student: str, config: Any) -> tuple[float, float]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(_db_url(settings, config)) as gradebook:
+        submission = gradebook.find_submission(settings.assignment, student)
+        return float(submission.score), float(submission.max_score)
+
+
+def grade_student(settings: GradeSettings, student: str) -> StudentResult:
+    """Stage, autograde and clean up after one student (runs in a worker process)."""
+    from nbgrader.apps import NbGraderAPI
+
+    start = time.perf_counter()
+    setup_worker(settings)
+    notes = stage_submission(settings, student)
+    events = settings.root / WORK / "events" / f"{student}.jsonl"
+    events.parent.mkdir(parents=True, exist_ok=True)
+    events.unlink(missing_ok=True)
+    os.environ[EVENTS_ENV] = str(events)
+    config = nbgrader_config(settings)
+    api = NbGraderAPI(config=config)
+    outcome = api.autograde(settings.assignment, student, force=True, create=True)
+    killed = kill_strays()
+    if events.exists():
+        for line in events.read_text().splitlines():
+            event = json.loads(line)
+            cell = event.get("cell")
+            where = event.get("grade_id") or ("start-up" if cell is None else f"cell {cell}")
+            notes.append(f"{event.get('notebook')}: {where}: {event.get('reason')}")
+    if killed:
+        notes.append(f"killed {killed} process(es) left behind")
+    if not outcome.get("success"):
+        log = (outcome.get("error") or outcome.get("log") or "").strip().splitlines()
+        notes.append("nbgrader failed: " + (log[-1] if log else "no log"))
+        return StudentResult(student, "error", seconds=time.perf_counter() - start, notes=notes)
+    score, max_score = _scores(settings, student, config)
+    result = StudentResult(student, "graded", score, max_score, time.perf_counter() - start, notes)
+    state = _state_path(settings, student)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "fingerprint": fingerprint(settings.root / "submitted" / student / settings.assignment),
+        "result": asdict(result),
+    }
+    tmp = state.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, state)  # atomic: a killed run leaves the old state or the new one
+    return result
+
+
+def list_students(settings: GradeSettings) -> list[str]:
+    """Every student folder in ``submitted/`` (hidden folders excluded), sorted."""
+    submitted = settings.root / "submitted"
+    if not submitted.is_dir():
+        return []
+    return sorted(p.name for p in submitted.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def needs_grading(settings: GradeSettings, student: str) -> bool:
+    """True unless this exact submission was graded before and its result is on disk."""
+    state = _state_path(settings, student)
+    if not state.exists():
+        return True
+    try:
+        record = json.loads(state.read_text())
+    except ValueError:
+        return True
+    autograded = settings.root / "autograded" / student / settings.assignment
+    current = fingerprint(settings.root / "submitted" / student / settings.assignment)
+    return record.get("fingerprint") != current or not autograded.is_dir()
+
+
+def previous_result(settings: GradeSettings, student: str) -> StudentResult:
+    """The stored result of a student who is skipped this time."""
+    record = json.loads(_state_path(settings, student).read_text())
+    result = StudentResult(**record["result"])
+    result.status = "skipped"
+    return result
+
+
+def grade_class(
+    settings: GradeSettings,
+    students: Sequence[str],
+    executor: Executor,
+    progress: bool = True,
+) -> list[StudentResult]:
+    """Grade ``students`` on ``executor``; results in the order given.
+
+    Any :class:`concurrent.futures.Executor` works: a ``ProcessPoolExecutor``
+    here, or a cluster engine's executor for a large class.
+    """
+    futures = {executor.submit(grade_student, settings, s): s for s in students}
+    results: dict[str, StudentResult] = {}
+    for done, future in enumerate(as_completed(futures), start=1):
+        student = futures[future]
+        try:
+            results[student] = future.result()
+        except Exception as error:  # a worker itself failed: report, never lose others
+            results[student] = StudentResult(student, "error", notes=[f"grader crashed: {error!r}"])
+        if progress:
+            r = results[student]
+            print(
+                f"[{done}/{len(students)}] {student}: {r.status} {r.score:g}/{r.max_score:g} ({r.seconds:.1f} s)",
+                flush=True,
+            )
+    return [results[s] for s in students]
+
+
+def run_nbgrader(settings: GradeSettings, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run this environment's ``nbgrader`` command in the course folder."""
+    exe = Path(sys.executable).parent / "nbgrader"
+    env = {**os.environ, "PATH": os.pathsep.join([str(exe.parent), os.environ.get("PATH", "")])}
+    return subprocess.run([str(exe), *args], cwd=settings.root, env=env, capture_output=True, text=True, check=False)
+
+
+def summary_table(results: Iterable[StudentResult]) -> str:
+    """A plain-text table: student, status, score, notes."""
+    rows = [("student", "status", "score", "notes")]
+    for r in results:
+        score = f"{r.score:g}/{r.max_score:g}" if r.status != "error" else "-"
+        rows.append((r.student, r.status, score, "; ".join(r.notes)))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3] for row in rows)
+
+
+def check_assignment(settings: GradeSettings) -> str | None:
+    """A message if the gradebook does not know the assignment yet, else None."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(_db_url(settings, nbgrader_config(settings))) as gradebook:
+        try:
+            gradebook.find_assignment(settings.assignment)
+        except MissingEntry:
+            return (
+                f"the gradebook has no assignment {settings.assignment!r}: "
+                f"run `make release` (nbgrader generate_assignment) first"
+            )
+    return None

@@ -1,0 +1,253 @@
+"""An nbgrader executor that survives: a dead or stuck kernel costs one cell, not the notebook.
+
+nbgrader also scores a test cell 0 when anything in it wrote to stderr, even
+if every check passed. :class:`ResilientExecute` says so in the cell (the
+feedback shows it) and in the grader's report, so that a student who lost
+points that way learns why.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from typing import Any
+
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat import NotebookNode
+from nbgrader.preprocessors import Execute
+from traitlets import Bool, Integer
+
+from .settings import EVENTS_ENV, PIDS_CGROUP_ENV
+from .staging import grade_id
+from .transport import use_ipc_transport
+
+__all__ = ["ResilientExecute"]
+
+STDERR_ZERO = "0 points because of output on stderr"
+STDERR_NOTE = (
+    f"[grader] {STDERR_ZERO}: this test cell wrote to stderr (the red output below), and nbgrader "
+    "scores such a cell 0 even when every check in it passed. Remove what wrote it: a print to "
+    "sys.stderr, traceback.print_exc(), logging, or a warning (in worker threads and processes too).\n"
+)
+REAP_CHILDREN = """
+import os as _os
+while True:
+    try:
+        if _os.waitpid(-1, _os.WNOHANG) == (0, 0):
+            break
+    except ChildProcessError:
+        break
+del _os
+"""
+
+
+def _refused_a_process(cell: NotebookNode) -> bool:
+    """True if the cell failed because the system refused a new process or thread.
+
+    Where the grader has no pids cgroup (not root), RLIMIT_NPROC is the cap,
+    and this is how a cell that hit it shows.
+    """
+    for out in cell.get("outputs", []):
+        if out.get("output_type") != "error":
+            continue
+        text = f"{out.get('ename', '')}: {out.get('evalue', '')}"
+        if (
+            out.get("ename") == "BlockingIOError"
+            or "can't start new thread" in text
+            or ("Resource temporarily unavailable" in text)
+        ):
+            return True
+    return False
+
+
+def _zeroed_by_stderr(cell: NotebookNode) -> bool:
+    """True for a test cell without an error that nbgrader scores 0 for its stderr output."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    if not meta.get("grade") or meta.get("solution"):
+        return False
+    return any(out.get("output_type") == "stream" and out.get("name") == "stderr" for out in cell.get("outputs", []))
+
+
+class ResilientExecute(Execute):
+    """nbgrader's Execute, but a dead or unresponsive kernel costs one cell, not the notebook.
+
+    nbgrader 0.9.6 drops a whole submission when the kernel dies (``os._exit``,
+    a segfault) or ignores the interrupt sent at the cell timeout (a cell that
+    swallows ``KeyboardInterrupt``). This preprocessor instead:
+
+    1. gives the failing cell an error output (so a test cell scores 0),
+    2. restarts the kernel,
+    3. re-runs the earlier cells that succeeded, so their definitions exist again,
+    4. and carries on with the next cell.
+
+    A test cell that passed its checks but wrote to stderr gets a first output
+    saying that this is why it scores 0, and the grader's report names it.
+
+    Each such event is appended as one JSON line to the file named by the
+    environment variable ``CONCURRENCY_LAB_GRADER_EVENTS`` (:data:`~.settings.EVENTS_ENV`), for the report.
+
+    Kernels talk over Unix sockets where there are any (see
+    :func:`~.transport.use_ipc_transport`), and a kernel that fails to start is started
+    again, up to ``kernel_start_attempts`` times, instead of losing the
+    submission.
+    """
+
+    max_restarts = Integer(8, help="Give up restarting after this many kernel deaths in one notebook").tag(config=True)
+    kernel_start_attempts = Integer(
+        3, help="Start a kernel that fails to come up again, up to this many attempts in all"
+    ).tag(config=True)
+    ipc_transport = Bool(
+        os.name == "posix",
+        help="Talk to kernels over Unix sockets rather than TCP ports (no port races); POSIX only",
+    ).tag(config=True)
+
+    def create_kernel_manager(self) -> Any:
+        """nbclient's kernel manager, on Unix sockets when ``ipc_transport`` is set."""
+        km = super().create_kernel_manager()
+        if self.ipc_transport:
+            use_ipc_transport(km)
+        return km
+
+    def start_new_kernel_client(self) -> Any:
+        """Connect to the new kernel; if it never comes up, start a fresh one and try again."""
+        for attempt in range(1, self.kernel_start_attempts + 1):
+            try:
+                return super().start_new_kernel_client()
+            except Exception as error:  # nbclient has already shut the failed kernel down
+                if attempt >= self.kernel_start_attempts:
+                    raise
+                self.log.warning("Kernel start %d failed (%s); starting a new kernel", attempt, error)
+                self._report_event(f"a kernel failed to start ({error}); started again")
+                self.km = self.create_kernel_manager()
+                self.start_new_kernel()
+        raise AssertionError("unreachable")
+
+    def preprocess(
+        self, nb: NotebookNode, resources: Any = None, km: Any = None
+    ) -> tuple[NotebookNode, dict[str, Any]]:
+        """Execute the notebook, surviving kernel deaths and ignored interrupts."""
+        self._succeeded: list[int] = []
+        self._restarts = 0
+        return super().preprocess(nb, resources, km)
+
+    def preprocess_cell(
+        self, cell: NotebookNode, resources: dict[str, Any], index: int
+    ) -> tuple[NotebookNode, dict[str, Any]]:
+        """Run one cell; on a dead or stuck kernel, record it, restart and replay."""
+        if cell.cell_type != "code":
+            return cell, resources
+        if self._restarts > self.max_restarts:
+            self._fail(cell, "KernelRestartLimit", "not run: the kernel died too often")
+            return cell, resources
+        hits = self._pids_limit_hits()
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+            if self._pids_limit_hits() > hits or _refused_a_process(cell):
+                killed = self._kill_kernel_children()
+                self._report(cell, index, f"hit the process limit; {killed} processes killed", resources)
+        except (DeadKernelError, CellTimeoutError) as error:
+            reason = (
+                "the kernel died"
+                if isinstance(error, DeadKernelError)
+                else (f"the cell ran past {self.timeout} s and ignored the interrupt")
+            )
+            self._fail(cell, type(error).__name__, f"{reason}; the kernel was restarted")
+            self._report(cell, index, reason, resources)
+            self._restart_and_replay()
+            return cell, self.resources
+        if not any(out.get("output_type") == "error" for out in cell.get("outputs", [])):
+            self._succeeded.append(index)
+            if _zeroed_by_stderr(cell):
+                cell.outputs.insert(0, NotebookNode(output_type="stream", name="stdout", text=STDERR_NOTE))
+                self._report(cell, index, STDERR_ZERO, resources)
+        return cell, resources
+
+    @staticmethod
+    def _pids_limit_hits() -> int:
+        """How often the grading cgroup refused a fork (0 outside the grader)."""
+        group = os.environ.get(PIDS_CGROUP_ENV)
+        if not group:
+            return 0
+        try:
+            with open(os.path.join(group, "pids.events"), encoding="ascii") as handle:
+                for line in handle:
+                    key, _, value = line.partition(" ")
+                    if key == "max":
+                        return int(value)
+        except OSError:
+            pass
+        return 0
+
+    def _kill_kernel_children(self) -> int:
+        """Kill every process the kernel started (a fork bomb's), keeping the kernel itself."""
+        import psutil
+
+        pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
+        if not pid:
+            return 0
+        try:
+            children = psutil.Process(pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return 0
+        for child in children:
+            try:
+                child.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(children, timeout=5)
+        # Killed children stay zombies, holding the pids budget, until their
+        # parent reaps them: ask the kernel to reap.
+        if self.kc is not None:
+            try:
+                self.wait_for_reply(self.kc.execute(REAP_CHILDREN, silent=True, store_history=False))
+            except Exception as error:  # the kernel is past helping: the next cell will tell
+                self.log.warning("Reaping the kernel's children failed: %s", error)
+        return len(children)
+
+    @staticmethod
+    def _fail(cell: NotebookNode, ename: str, evalue: str) -> None:
+        cell.setdefault("outputs", []).append(
+            NotebookNode(
+                output_type="error",
+                ename=ename,
+                evalue=evalue,
+                traceback=[f"{ename}: {evalue}"],
+            )
+        )
+
+    def _report(self, cell: NotebookNode, index: int, reason: str, resources: dict[str, Any]) -> None:
+        self._report_event(reason, resources, cell=index, grade_id=grade_id(cell))
+
+    def _report_event(self, reason: str, resources: dict[str, Any] | None = None, **where: Any) -> None:
+        path = os.environ.get(EVENTS_ENV)
+        if not path:
+            return
+        meta = (resources or getattr(self, "resources", None) or {}).get("nbgrader", {})
+        event = {
+            "student": meta.get("student"),
+            "notebook": meta.get("notebook"),
+            "cell": where.get("cell"),
+            "grade_id": where.get("grade_id"),
+            "reason": reason,
+        }
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(event) + "\n")
+
+    def _restart_and_replay(self) -> None:
+        self._restarts += 1
+        self.log.warning("Restarting the kernel (restart %d)", self._restarts)
+        try:
+            self._cleanup_kernel()
+        except Exception as error:  # the kernel is already gone: nothing to stop
+            self.log.warning("Cleaning up the dead kernel: %s", error)
+        self.km = self.create_kernel_manager()
+        self.start_new_kernel()
+        self.start_new_kernel_client()
+        for earlier in self._succeeded:
+            replay = copy.deepcopy(self.nb.cells[earlier])
+            try:
+                self.execute_cell(replay, earlier, store_history=False)
+            except (DeadKernelError, CellTimeoutError):
+                self.log.warning("Replaying cell %d failed; carrying on", earlier)
+                break

@@ -1,0 +1,123 @@
+"""Every grading default, name and list, in one place.
+
+The command line (:mod:`.cli`) takes its defaults from :class:`GradeSettings`;
+``nbgrader_config.py`` and the grader share :data:`AUTOGRADE_PREPROCESSORS` and
+:data:`RUNTIME_FILES`; the grader, the kernel sandbox and the executor share the
+environment variable names below.
+
+This module imports nothing heavy, and nothing else of the package: the kernel
+launcher (:mod:`.sandbox`) reads it before every grading kernel starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "AUTOGRADE_PREPROCESSORS",
+    "CGROUP_PREFIX",
+    "EVENTS_ENV",
+    "KERNEL_NAME",
+    "MAX_PROCS_ENV",
+    "MEMORY_ENV",
+    "MIB",
+    "PIDS_CGROUP_ENV",
+    "RUNTIME_FILES",
+    "WORK",
+    "GradeSettings",
+    "default",
+    "help_text",
+]
+
+MIB = 1024**2
+
+# -- environment variables: the grader sets them, the sandbox and the executor read them.
+
+#: The pids cgroup (a folder) that a grading kernel joins; the executor reads its ``pids.events``.
+PIDS_CGROUP_ENV = "CONCURRENCY_LAB_PIDS_CGROUP"
+#: Address-space limit per kernel process, in bytes (RLIMIT_AS).
+MEMORY_ENV = "CONCURRENCY_LAB_MEMORY_BYTES"
+#: Process limit (RLIMIT_NPROC) where no pids cgroup could be made and the grader is not root.
+MAX_PROCS_ENV = "CONCURRENCY_LAB_MAX_PROCS"
+#: A file that :class:`~.resilientexecute.ResilientExecute` appends one JSON line to per kernel event.
+EVENTS_ENV = "CONCURRENCY_LAB_GRADER_EVENTS"
+
+# -- names on disk.
+
+#: The grader's folder in the course root: staged submissions, kernelspec, state, events.
+WORK = ".grader"
+#: The kernelspec the grader's kernels start from (in ``.grader/kernels/``).
+KERNEL_NAME = "concurrency-lab-grader"
+#: Each grading worker's pids cgroup is this prefix followed by the worker's PID.
+CGROUP_PREFIX = "concurrency-lab-grader-"
+
+#: The preprocessors ``nbgrader autograde`` runs, in order: nbgrader's own list, but
+#: with an executor that survives, so a dead or stuck kernel costs the student that
+#: cell, not the whole submission. Dotted names (nbconvert imports them), so that
+#: this module stays light.
+AUTOGRADE_PREPROCESSORS: tuple[str, ...] = (
+    "concurrency_lab.grading.resilientexecute.ResilientExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+)
+
+#: Files and folders the notebooks write next to themselves while they run
+#: (``%%writefile`` modules, a generated corpus). They are not part of the
+#: assignment: ``CourseDirectory.ignore`` skips them, and ``.gitignore`` must
+#: cover them (``tests/repo/test_layout.py`` checks it).
+RUNTIME_FILES: tuple[str, ...] = (
+    "primes_worker.py",
+    "square_worker.py",
+    "queue_demo.py",
+    "queue_worker.py",
+    "corpus_analysis.py",
+    "corpus",
+)
+
+
+@dataclass(frozen=True)
+class GradeSettings:
+    """What to grade and how hard to cap it.
+
+    Each field's ``help`` (in its metadata) says what it means; the command
+    line shows it, with the field's default.
+    """
+
+    root: Path = field(metadata={"help": "the course folder (holds nbgrader_config.py)"})
+    assignment: str = field(default="day3", metadata={"help": "the assignment id"})
+    timeout: int = field(default=60, metadata={"help": "seconds a cell may run before it is interrupted"})
+    memory_bytes: int = field(
+        default=4096 * MIB, metadata={"help": "address-space limit per kernel process, in bytes (0: none)"}
+    )
+    max_pids: int = field(default=512, metadata={"help": "processes and threads a kernel may have in all (0: none)"})
+
+
+def _field(name: str) -> dataclasses.Field[Any]:
+    for candidate in dataclasses.fields(GradeSettings):
+        if candidate.name == name:
+            return candidate
+    raise KeyError(f"GradeSettings has no field {name!r}")
+
+
+def default(name: str) -> Any:
+    """The default of a :class:`GradeSettings` field.
+
+    Raises:
+        KeyError: for an unknown field, or one without a default.
+    """
+    value = _field(name).default
+    if value is dataclasses.MISSING:
+        raise KeyError(f"GradeSettings.{name} has no default")
+    return value
+
+
+def help_text(name: str) -> str:
+    """The help text of a :class:`GradeSettings` field."""
+    return str(_field(name).metadata["help"])

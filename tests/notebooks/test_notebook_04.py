@@ -1,0 +1,185 @@
+"""Notebook 04 (processes, Task 2): the hidden tests accept right answers and reject wrong ones.
+
+Each case runs the source notebook once, as nbgrader's autograder would, with the
+answer cells replaced by the variants below. The other correct answers also run
+under spawn (macOS, Windows) and fork, so they are judged under every start
+method the course supports (the hidden tests themselves switch methods too).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from nbtools import SOURCE, Case, judge
+
+NOTEBOOK = SOURCE / "04-processes.ipynb"
+WORKER = "primes_worker_answer"
+PARALLEL = "parallel_prime_counts_answer"
+
+WORKER_TESTS = {"test_count_primes_known_ranges", "test_count_primes_edges"}
+PARALLEL_TESTS = {
+    "test_parallel_counts_known_values",
+    "test_parallel_counts_rejects_bad_input",
+    "test_parallel_counts_in_child_processes",
+    "test_parallel_counts_every_start_method",
+}
+ALL_TESTS = WORKER_TESTS | PARALLEL_TESTS
+IN_CHILDREN = {"test_parallel_counts_in_child_processes"}
+
+# -- other correct answers ------------------------------------------------------------------
+
+WORKER_SIEVE = r'''
+%%writefile primes_worker.py
+"""Part A with a segmented sieve of Eratosthenes."""
+import math
+
+
+def count_primes(start, stop):
+    start = max(start, 2)
+    if stop <= start:
+        return 0
+    root = math.isqrt(stop - 1)
+    small = bytearray([1]) * (root + 1)
+    small[:2] = b"\x00\x00"
+    for n in range(2, math.isqrt(root) + 1):
+        if small[n]:
+            small[n * n :: n] = bytearray(len(range(n * n, root + 1, n)))
+    segment = bytearray([1]) * (stop - start)
+    for p in range(2, root + 1):
+        if small[p]:
+            first = max(p * p, (start + p - 1) // p * p)
+            segment[first - start :: p] = bytearray(len(range(first, stop, p)))
+    return segment.count(1)
+'''
+
+PARALLEL_EXECUTOR = r'''
+from concurrent.futures import ProcessPoolExecutor
+
+from concurrency_lab.workers import balanced_ranges
+
+
+def parallel_prime_counts(limits, processes=2):
+    limits = list(limits)
+    if any(type(limit) is not int or limit < 0 for limit in limits):
+        raise ValueError("limits must be non-negative ints")
+    if type(processes) is not int or processes < 1:
+        raise ValueError("processes must be a positive int")
+    result = {}
+    with ProcessPoolExecutor(max_workers=processes) as pool:
+        for limit in dict.fromkeys(limits):
+            starts, stops = zip(*balanced_ranges(limit, 2 * processes))
+            result[limit] = sum(pool.map(primes_worker.count_primes, starts, stops))
+    return result
+'''
+
+WORKER_WITH_QUEUE_HELPER = r'''
+%%writefile primes_worker.py
+"""Part A by plain trial division, plus a helper that reports counts through a queue."""
+
+
+def _is_prime(n):
+    if n < 2:
+        return False
+    divisor = 2
+    while divisor * divisor <= n:
+        if n % divisor == 0:
+            return False
+        divisor += 1
+    return True
+
+
+def count_primes(start, stop):
+    return sum(_is_prime(n) for n in range(start, stop))
+
+
+def count_many(queue, pieces):
+    for start, stop in pieces:
+        queue.put((start, count_primes(start, stop)))
+'''
+
+PARALLEL_PROCESS_QUEUE = r'''
+import numbers
+
+
+def parallel_prime_counts(limits, processes=2):
+    limits = list(limits)
+    for limit in limits:
+        if isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit < 0:
+            raise ValueError(f"bad limit {limit!r}")
+    if isinstance(processes, bool) or not isinstance(processes, numbers.Integral) or processes < 1:
+        raise ValueError(f"bad number of processes {processes!r}")
+    if not limits:
+        return {}
+    top = max(limits)
+    step = max(1, (top + 1) // (4 * processes))
+    edges = sorted({0, top + 1} | {limit + 1 for limit in limits} | set(range(0, top + 1, step)))
+    pieces = list(zip(edges, edges[1:]))
+    queue = mp.Queue()
+    workers = [
+        mp.Process(target=primes_worker.count_many, args=(queue, pieces[i::processes]))
+        for i in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    counts = dict(queue.get() for _ in pieces)
+    for worker in workers:
+        worker.join()
+    return {limit: sum(c for start, c in counts.items() if start <= limit) for limit in limits}
+'''
+
+# -- wrong answers --------------------------------------------------------------------------
+
+VALIDATION = '''
+    limits = list(limits)
+    for limit in limits:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise ValueError(f"bad limit {limit!r}")
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise ValueError(f"bad number of processes {processes!r}")
+'''
+
+PARALLEL_THREADS = '''
+from concurrent.futures import ThreadPoolExecutor
+
+
+def parallel_prime_counts(limits, processes=2):
+    """Wrong: threads share one GIL, so this counts on one core, in this kernel."""''' + VALIDATION + '''
+    result = {}
+    with ThreadPoolExecutor(max_workers=processes) as pool:
+        for limit in limits:
+            ranges = balanced_ranges(limit, 2 * processes)
+            result[limit] = sum(pool.map(lambda r: primes_worker.count_primes(*r), ranges))
+    return result
+'''
+
+PARALLEL_IN_PARENT = '''
+def parallel_prime_counts(limits, processes=2):
+    """Wrong: counts right here, one limit after another."""''' + VALIDATION + '''
+    return {limit: primes_worker.count_primes(0, limit + 1) for limit in limits}
+'''
+
+CASES = [
+    Case("reference solution"),
+    Case(
+        "sieve worker, ProcessPoolExecutor, under spawn",
+        {WORKER: WORKER_SIEVE, PARALLEL: PARALLEL_EXECUTOR},
+        start_method="spawn",
+    ),
+    Case(
+        "trial-division worker, Process and Queue, under fork",
+        {WORKER: WORKER_WITH_QUEUE_HELPER, PARALLEL: PARALLEL_PROCESS_QUEUE},
+        start_method="fork",
+    ),
+    Case("primes counted in threads", {PARALLEL: PARALLEL_THREADS}, must_fail=IN_CHILDREN),
+    Case("primes counted in the parent", {PARALLEL: PARALLEL_IN_PARENT}, must_fail=IN_CHILDREN),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_hidden_tests_judge_answers(case, tmp_path):
+    """Right answers pass every test cell; each wrong answer fails exactly the cells meant to catch it."""
+    nb, _ = judge(NOTEBOOK, case, tmp_path, ALL_TESTS)
+    if not case.answers:
+        printed = "".join(out.get("text", "") for cell in nb.cells for out in cell.get("outputs", []))
+        assert "Can't get attribute 'square' on <module '__main__'" in printed
+        assert "exit code 1" in printed and "exit code -15" in printed

@@ -1,0 +1,107 @@
+"""The repository layout a newcomer and CI rely on."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+from concurrency_lab.grading.settings import RUNTIME_FILES
+from nbtools import ROOT
+
+
+def test_nbgrader_folders_exist_and_their_contents_are_ignored():
+    """submitted/, autograded/, feedback/ are kept (with .gitkeep) but a student's files are ignored."""
+    for folder in ("submitted", "autograded", "feedback"):
+        assert (ROOT / folder / ".gitkeep").is_file()
+        probe = f"{folder}/alice/day3/01-concurrency-basics.ipynb"
+        ignored = subprocess.run(["git", "check-ignore", "-q", probe], cwd=ROOT)
+        assert ignored.returncode == 0, f"{probe} is not ignored"
+    for path in ("gradebook.db", ".venv/bin/python", ".grader/state/x.json"):
+        assert subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT).returncode == 0, path
+
+
+def test_files_the_notebooks_write_are_ignored_by_nbgrader_and_git():
+    """Each file in RUNTIME_FILES (their one list) is in CourseDirectory.ignore, and .gitignore covers it."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
+    assert set(RUNTIME_FILES) <= set(config.CourseDirectory.ignore)
+    for folder in ("source/day3", "release/day3", "notebooks"):
+        for name in RUNTIME_FILES:
+            path = f"{folder}/{name}"
+            ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=ROOT)
+            assert ignored.returncode == 0, f"{path} is not in .gitignore"
+
+
+def test_every_requirement_is_pinned_and_explained():
+    """Each requirement is `name==version` and has a comment line right above it."""
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    reqs = [(i, line) for i, line in enumerate(lines) if line.strip() and not line.startswith("#")]
+    assert len(reqs) >= 6
+    for i, line in reqs:
+        assert re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][0-9A-Za-z.]*", line.strip()), line
+        assert lines[i - 1].startswith("# "), f"{line} has no comment saying why"
+    names = {line.split("==")[0].lower() for _, line in reqs}
+    assert {"jupyterlab", "nbgrader", "nbval", "pytest", "requests", "matplotlib"} <= names
+
+
+def test_readme_has_the_two_commands_and_ci_runs_the_test_one():
+    """README shows `make lab` and `make test`; .ci/run ends in `make test` (after installing Chromium)."""
+    readme = (ROOT / "README.md").read_text()
+    assert "make lab" in readme and "make test" in readme
+    run = (ROOT / ".ci" / "run").read_text().splitlines()
+    commands = [line.strip() for line in run if line.strip() and not line.startswith("#")]
+    assert commands[-1] == "make test"
+    assert sum("make" in c for c in commands) == 1
+    assert any("apt-get install" in c and "chromium" in c for c in commands)
+
+
+def test_make_targets_exist():
+    """The Makefile offers the targets the README documents."""
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("lab", "test", "release", "grade"):
+        assert re.search(rf"^{target}:", makefile, re.M), target
+    assert "--nbval-cell-timeout" in makefile
+    assert "--allow-root" in makefile
+
+
+def test_each_test_group_has_a_folder_and_a_make_target():
+    """Every marker in pyproject.toml names a folder under tests/ and a make target that runs it with $(PYTEST)."""
+    from conftest import groups
+
+    makefile = (ROOT / "Makefile").read_text()
+    assert {"unit", "notebooks", "grading", "e2e", "repo"} <= groups()
+    for group in groups():
+        recipes = re.findall(rf"^([a-z0-9-]+): install\n\t\$\(PYTEST\) -m {group} tests$", makefile, re.M)
+        assert len(recipes) == 1, f"no make target runs the {group} tests"
+    for group in groups():
+        assert list((ROOT / "tests" / group).glob("test_*.py")), f"tests/{group}/ has no tests"
+
+
+def test_start_here_links_every_topic_notebook():
+    """The start-here notebook links all six release notebooks, and each link resolves."""
+    text = (ROOT / "notebooks" / "00-start-here.ipynb").read_text()
+    links = re.findall(r"\]\((\.\./release/day3/[^)]+\.ipynb)\)", text)
+    assert len(set(links)) == 6
+    for link in set(links):
+        assert (ROOT / "notebooks" / link).resolve().is_file(), link
+
+
+def test_nbgrader_config_loads_and_sets_what_the_course_needs():
+    """nbgrader only logs a broken config file and carries on, so load it here and check it."""
+    from traitlets.config.loader import PyFileConfigLoader
+    from traitlets.utils.importstring import import_item
+
+    from concurrency_lab.grading.hidehiddentests import HideHiddenTests
+    from concurrency_lab.grading.resilientexecute import ResilientExecute
+    from concurrency_lab.grading.settings import AUTOGRADE_PREPROCESSORS
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
+    assert config.CourseDirectory.course_id == "concurrency-lab"
+    assert config.Execute.timeout > 0
+    assert config.OverwriteCells.add_missing_cells is True
+    assert config.IncludeHeaderFooter.header.endswith("header.ipynb")
+    assert HideHiddenTests in config.GenerateFeedback.preprocessors
+    assert config.Autograde.autograde_preprocessors == list(AUTOGRADE_PREPROCESSORS)
+    preprocessors = [import_item(name) for name in AUTOGRADE_PREPROCESSORS]  # each name imports
+    assert preprocessors[0] is ResilientExecute
