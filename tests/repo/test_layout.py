@@ -46,7 +46,7 @@ def test_every_requirement_is_pinned_and_explained():
 
 
 def test_readme_has_the_two_commands_and_ci_runs_the_test_one():
-    """README shows `make lab` and `make test`; .ci/run ends in `make test` (after installing Chromium)."""
+    """README shows `make lab` and `make test`; .ci/run installs Chromium and PostgreSQL, then ends in `make test`."""
     readme = (ROOT / "README.md").read_text()
     assert "make lab" in readme and "make test" in readme
     run = (ROOT / ".ci" / "run").read_text().splitlines()
@@ -54,6 +54,7 @@ def test_readme_has_the_two_commands_and_ci_runs_the_test_one():
     assert commands[-1] == "make test"
     assert sum("make" in c for c in commands) == 1
     assert any("apt-get install" in c and "chromium" in c for c in commands)
+    assert any("apt-get install" in c and "postgresql" in c for c in commands)
 
 
 def test_make_targets_exist():
