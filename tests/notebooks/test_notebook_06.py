@@ -122,35 +122,6 @@ def analyze_corpus(paths, io_workers=8, cpu_workers=2, opener=open):
         return dict(zip(paths, pool.map(corpus_analysis.analyze_text, texts)))
 '''
 
-# The statement leaves the decoding to the threads or the processes: here the processes decode,
-# with a worker function in a module of the answer's own.
-ANALYZE_DECODE_IN_PROCESSES = r'''
-import importlib
-from pathlib import Path
-
-Path("bytes_analysis.py").write_text(
-    "import corpus_analysis\n\n\n"
-    "def analyze_bytes(data):\n"
-    "    return corpus_analysis.analyze_text(data.decode('utf-8'))\n"
-)
-import bytes_analysis
-
-importlib.reload(bytes_analysis)
-
-
-def analyze_corpus(paths, io_workers=8, cpu_workers=2, opener=open):
-    paths = list(dict.fromkeys(paths))
-
-    def read(path):
-        with opener(path, "rb") as file:
-            return file.read()
-
-    with ThreadPoolExecutor(max_workers=io_workers) as readers:
-        blobs = list(readers.map(read, paths))
-    with ProcessPoolExecutor(max_workers=cpu_workers) as analysts:
-        return dict(zip(paths, analysts.map(bytes_analysis.analyze_bytes, blobs)))
-'''
-
 # Wrong: picks the forkserver start method for its process pool.
 ANALYZE_PICKS_FORKSERVER = r'''
 import multiprocessing
@@ -201,7 +172,6 @@ CASES = [
         must_fail={"test_read_files_errors_are_results", "test_analyze_corpus_reads_with_threads"},
         breaks_check_it=True,  # its Check it cell reads a missing file
     ),
-    Case("Task 4 decoding in the processes", {ANALYZE: ANALYZE_DECODE_IN_PROCESSES}),
     Case(
         "Task 4 picks the forkserver start method",
         {ANALYZE: ANALYZE_PICKS_FORKSERVER},
