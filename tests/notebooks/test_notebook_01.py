@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from concurrency_lab.fixtures import NOT_JUDGED
 from nbtools import SOURCE, Case, judge
 
 NOTEBOOK = SOURCE / "01-concurrency-basics.ipynb"
@@ -142,5 +143,9 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_hidden_tests_judge_answers(case, tmp_path):
-    """Right answers pass every test cell; each wrong answer fails exactly the cells meant to catch it."""
-    judge(NOTEBOOK, case, tmp_path, CLASSIFY_TESTS | AMDAHL_TESTS)
+    """Right answers pass every test cell; each wrong answer fails exactly the cells meant to catch it.
+
+    On a machine too busy to give a computation 70 % of a core, a CPU-bound check cannot judge the
+    label: it says so and passes, for a wrong answer too (a right one must never lose points to load).
+    """
+    judge(NOTEBOOK, case, tmp_path, CLASSIFY_TESTS | AMDAHL_TESTS, not_judged=NOT_JUDGED)

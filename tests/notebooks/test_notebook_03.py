@@ -183,6 +183,21 @@ def transfer(source, target, amount):
     first.lock.release()
 '''
 
+TRANSFER_ONE_BANK_LOCK = '''
+BANK = threading.Lock()
+
+
+def transfer(source, target, amount):
+    """Wrong: one lock for all accounts; it never deadlocks, but holds neither account's lock."""
+    if amount <= 0 or source is target:
+        raise ValueError("bad transfer")
+    with BANK:
+        if source.balance < amount:
+            raise ValueError("insufficient funds")
+        source.balance -= amount
+        target.balance += amount
+'''
+
 ALL = COUNTER_TESTS | TRANSFER_TESTS
 CASES = [
     Case("reference solution"),
@@ -208,6 +223,11 @@ CASES = [
         "transfer that keeps its locks on failure",
         {TRANSFER: TRANSFER_LEAKS_LOCKS},
         must_fail={"test_transfer_rejects_bad_input", "test_transfer_never_overdraws"},
+    ),
+    Case(
+        "one lock for all accounts",
+        {TRANSFER: TRANSFER_ONE_BANK_LOCK},
+        must_fail={"test_transfer_moves_money"},
     ),
 ]
 

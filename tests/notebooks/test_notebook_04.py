@@ -22,9 +22,11 @@ PARALLEL_TESTS = {
     "test_parallel_counts_rejects_bad_input",
     "test_parallel_counts_in_child_processes",
     "test_parallel_counts_every_start_method",
+    "test_parallel_counts_processes",
 }
 ALL_TESTS = WORKER_TESTS | PARALLEL_TESTS
 IN_CHILDREN = {"test_parallel_counts_in_child_processes"}
+PROCESSES = {"test_parallel_counts_processes"}
 
 # -- other correct answers ------------------------------------------------------------------
 
@@ -158,6 +160,61 @@ def parallel_prime_counts(limits, processes=2):
     return {limit: primes_worker.count_primes(0, limit + 1) for limit in limits}
 '''
 
+# Part A as its statement says, and no more: trial division, trying divisors only up to the square root.
+WORKER_SQRT = r'''
+%%writefile primes_worker.py
+"""Part A: trial division up to the square root."""
+import math
+
+
+def count_primes(start, stop):
+    count = 0
+    for n in range(max(start, 2), stop):
+        if all(n % d for d in range(2, math.isqrt(n) + 1)):
+            count += 1
+    return count
+'''
+
+PARALLEL_CHECKS_LATE = '''
+def parallel_prime_counts(limits, processes=2):
+    """Wrong: starts its pool before it checks the limits."""
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise ValueError(f"bad number of processes {processes!r}")
+    limits = list(limits)
+    with mp.Pool(processes) as pool:
+        for limit in limits:
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+                raise ValueError(f"bad limit {limit!r}")
+        return {
+            limit: sum(pool.starmap(primes_worker.count_primes, balanced_ranges(limit, 2 * processes)))
+            for limit in limits
+        }
+'''
+
+PARALLEL_DEFAULT_POOL = '''
+def parallel_prime_counts(limits, processes=2):
+    """Wrong: Pool() has one process per core, whatever `processes` says."""''' + VALIDATION + '''
+    with mp.Pool() as pool:
+        return {
+            limit: sum(pool.starmap(primes_worker.count_primes, balanced_ranges(limit, 2 * processes)))
+            for limit in limits
+        }
+'''
+
+PARALLEL_KEPT_POOL = '''
+POOLS = {}
+
+
+def parallel_prime_counts(limits, processes=2):
+    """Wrong: keeps a pool per process count for the next call, so its workers keep running."""''' + VALIDATION + '''
+    if processes not in POOLS:
+        POOLS[processes] = mp.Pool(processes)
+    return {
+        limit: sum(POOLS[processes].starmap(primes_worker.count_primes, balanced_ranges(limit, 2 * processes)))
+        for limit in limits
+    }
+'''
+
 CASES = [
     Case("reference solution"),
     Case(
@@ -172,13 +229,31 @@ CASES = [
     ),
     Case("primes counted in threads", {PARALLEL: PARALLEL_THREADS}, must_fail=IN_CHILDREN),
     Case("primes counted in the parent", {PARALLEL: PARALLEL_IN_PARENT}, must_fail=IN_CHILDREN),
+    Case(
+        "square-root trial division, a pool started before the check",
+        {WORKER: WORKER_SQRT, PARALLEL: PARALLEL_CHECKS_LATE},
+        must_fail=PROCESSES,
+    ),
+    Case("Pool() whatever processes says", {PARALLEL: PARALLEL_DEFAULT_POOL}, must_fail=PROCESSES),
+    # Its workers are never joined, so their CPU time never reaches os.times(): in_child fails too.
+    Case("a pool kept for the next call", {PARALLEL: PARALLEL_KEPT_POOL}, must_fail=PROCESSES | IN_CHILDREN),
 ]
+
+# What each of those must fail for: the rule it breaks.
+MESSAGES = {
+    "square-root trial division, a pool started before the check": "before it raised ValueError",
+    "Pool() whatever processes says": "worker processes were started: start at most",
+    "a pool kept for the next call": "still running after parallel_prime_counts returned",
+}
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_hidden_tests_judge_answers(case, tmp_path):
     """Right answers pass every test cell; each wrong answer fails exactly the cells meant to catch it."""
-    nb, _ = judge(NOTEBOOK, case, tmp_path, ALL_TESTS)
+    nb, results = judge(NOTEBOOK, case, tmp_path, ALL_TESTS)
+    if case.name in MESSAGES:
+        output = results["test_parallel_counts_processes"].output
+        assert MESSAGES[case.name] in output, f"{case.name} failed for another reason:\n{output[-1500:]}"
     if not case.answers:
         printed = "".join(out.get("text", "") for cell in nb.cells for out in cell.get("outputs", []))
         assert "Can't get attribute 'square' on <module '__main__'" in printed

@@ -129,6 +129,34 @@ QUEUE_MAP_JOINS_FIRST = START + JOIN + COLLECT + FINISH
 # Wrong: kills the workers instead of letting them read their sentinels.
 QUEUE_MAP_TERMINATES = START + COLLECT + TERMINATE + FINISH
 
+# Wrong: raises the first exception to arrive, not the first in input order.
+COLLECT_FIRST_ARRIVED = r'''
+    answers = {}
+    failure = None
+    for _ in items:
+        index, ok, value = results.get()
+        if not ok and failure is None:
+            failure = value
+        answers[index] = (ok, value)
+'''
+RAISE_FIRST_ARRIVED = r'''
+    if failure is not None:
+        raise failure
+    return [answers[index][1] for index in range(len(items))]
+'''
+QUEUE_MAP_FIRST_ARRIVED = START + COLLECT_FIRST_ARRIVED + JOIN + RAISE_FIRST_ARRIVED
+
+# Wrong: the try wraps the whole loop, so a worker stops at the first exception.
+WORKER_STOPS = r'''
+%%writefile queue_worker.py
+def work(func, tasks, results):
+    try:
+        for index, item in iter(tasks.get, None):
+            results.put((index, True, func(item)))
+    except Exception as error:
+        results.put((index, False, error))
+'''
+
 CASES = [
     Case("reference solution"),
     Case(
@@ -142,11 +170,27 @@ CASES = [
         must_fail={"test_queue_map_large_results"},
     ),
     Case(
+        "the first exception to arrive is raised",
+        {QUEUE_MAP: QUEUE_MAP_FIRST_ARRIVED},
+        must_fail={"test_queue_map_reraises_errors"},
+    ),
+    Case(
+        "a worker that stops at the first exception",
+        {WORKER: WORKER_STOPS},
+        must_fail={"test_queue_map_reraises_errors"},
+    ),
+    Case(
         "workers terminated instead of sentinels",
         {QUEUE_MAP: QUEUE_MAP_TERMINATES},
         must_fail={"test_queue_map_sentinel_shutdown"},
     ),
 ]
+
+# What those two must fail for: the rule each breaks.
+MESSAGES = {
+    "the first exception to arrive is raised": "raise the first exception in input order",
+    "a worker that stops at the first exception": "carries on with the next task",
+}
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
@@ -157,3 +201,6 @@ def test_hidden_tests_judge_answers(case, tmp_path):
     assert time.monotonic() - started < 60, "a deadlocked answer must fail within the tests' time limit"
     if "joins before draining" in case.name:
         assert "did not return within 15 s" in results["test_queue_map_large_results"].output
+    if case.name in MESSAGES:
+        output = results["test_queue_map_reraises_errors"].output
+        assert MESSAGES[case.name] in output, f"{case.name} failed for another reason:\n{output[-1500:]}"
