@@ -15,7 +15,7 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 NBVAL_TIMEOUT ?= 60
 JOBS ?= 2
 
-.PHONY: install lab test unit notebook-tests grading e2e repo notebooks load-proof release grade grade-bench bench asyncio-bench clean
+.PHONY: install lab test test-unprivileged unit notebook-tests grading e2e repo notebooks load-proof release grade grade-bench bench asyncio-bench clean
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Concurrency Lab needs Python 3.11 or newer (nbgrader 0.9.6 does); found " + sys.version.split()[0])'
@@ -41,6 +41,16 @@ test: install
 	$(NBVAL_COPY)
 	$(PYTEST) --nbval-lax tests .build/nbval/source/day3
 	CONCURRENCY_LAB_QUICK=1 $(PYTEST) --nbval --nbval-sanitize-with tests/sanitize.cfg .build/nbval/notebooks
+	$(if $(ALLOW_ROOT),$(MAKE) --no-print-directory test-unprivileged,)
+
+# The grading tests that only mean something for a normal user, as most instructors grade:
+# root ignores RLIMIT_NPROC, so only a normal user shows that a fork bomb stays in its own
+# kernel. As root (CI), .ci/as-normal-user creates the account cl-grader, copies this tree
+# into its home with a venv from /usr/bin/python3, and runs them as that account.
+UNPRIVILEGED_TESTS = tests/grading/test_containment.py \
+	tests/grading/test_grader.py::test_a_fork_bomb_stops_at_its_cap_while_another_students_kernel_forks
+test-unprivileged: install
+	$(if $(ALLOW_ROOT),.ci/as-normal-user,$(PY) -m pytest -p no:cacheprovider) -q $(UNPRIVILEGED_TESTS)
 
 # One group of tests each (a folder under tests/ and its pytest marker; see tests/conftest.py).
 unit: install

@@ -9,7 +9,12 @@ from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import GetGrades
 
 from concurrency_lab.grading.hidehiddentests import HideHiddenTests
-from concurrency_lab.grading.settings import AUTOGRADE_PREPROCESSORS, RUNTIME_FILES, GradeSettings
+from concurrency_lab.grading.settings import (
+    AUTOGRADE_PREPROCESSORS,
+    RUNTIME_FILES,
+    SANITIZE_PREPROCESSORS,
+    GradeSettings,
+)
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 ROOT = Path(__file__).resolve().parent
@@ -40,7 +45,10 @@ c.Autograde.autograde_preprocessors = list(AUTOGRADE_PREPROCESSORS)
 # At most this many lines of output per cell are kept (100 MB of prints stays readable).
 c.LimitOutput.max_lines = 1000
 
-# A student who deletes a test cell gets it back at grading time.
+# A student who deletes a test cell gets it back at grading time, where it sat, and so does
+# a deleted read-only cell (RestoreCells; nbgrader's own OverwriteCells raises KeyError for a
+# test cell after a read-only cell, and the notebook scores 0).
+c.Autograde.sanitize_preprocessors = list(SANITIZE_PREPROCESSORS)
 c.OverwriteCells.add_missing_cells = True
 
 # Feedback without hidden tests (nbgrader shows them by default: jupyter/nbgrader#917).

@@ -44,7 +44,7 @@ def _owner(path: str) -> str:
 class PrivateSubmit(ExchangeSubmit):
     """``nbgrader submit`` whose copy in the exchange only the student and the instructor can read."""
 
-    def do_copy(self, src, dest, log=None):  # noqa: D102 (nbgrader's, keeping the instructor's group)
+    def do_copy(self, src, dest, log=None):
         if os.path.dirname(os.path.abspath(dest)) != os.path.abspath(self.inbound_path):
             return super().do_copy(src, dest, log)  # the student's own cache copy
         # copytree would chmod the new folder like the student's (dropping the set-group-ID bit, so
@@ -60,10 +60,10 @@ class PrivateSubmit(ExchangeSubmit):
                 for name in files:
                     shutil.copyfile(os.path.join(folder, name), os.path.join(target, name))
 
-    def set_perms(self, dest, fileperms, dirperms):  # noqa: D102 (nbgrader's)
+    def set_perms(self, dest, fileperms, dirperms):
         super().set_perms(dest, FILE_MODE, DIR_MODE)
 
-    def copy_files(self):  # noqa: D102 (nbgrader's)
+    def copy_files(self):
         super().copy_files()
         # nbgrader opens the submission folder to everyone (0777) after set_perms; close it again.
         os.chmod(os.path.join(self.inbound_path, self.assignment_filename), DIR_MODE)
@@ -84,7 +84,7 @@ def _acl_read_for(uid: int) -> bytes:
 class PrivateReleaseFeedback(ExchangeReleaseFeedback):
     """``nbgrader release_feedback`` whose files only their student (and the instructor) can read."""
 
-    def copy_files(self):  # noqa: D102 (nbgrader's, with the file's permissions set before it appears)
+    def copy_files(self):
         excluded = set(self.coursedir.student_id_exclude.split(",")) if self.coursedir.student_id_exclude else set()
         pattern = re.escape(os.path.sep).join(
             [
@@ -130,14 +130,14 @@ class PrivateReleaseFeedback(ExchangeReleaseFeedback):
 class OwnerCheckedCollect(ExchangeCollect):
     """``nbgrader collect`` that ignores a submission made in another student's name."""
 
-    def _sort_by_timestamp(self, records):  # noqa: D102 (genuine submissions first, newest first)
+    def _sort_by_timestamp(self, records):
         def key(record):
             genuine = _owner(os.path.join(self.inbound_path, record["filename"])) == record["username"]
             return genuine, record["timestamp"]
 
         return sorted(records, key=key, reverse=True)
 
-    def copy_files(self):  # noqa: D102 (nbgrader's, without forged submissions)
+    def copy_files(self):
         kept = []
         for record in self.src_records:
             owner = _owner(os.path.join(self.inbound_path, record["filename"]))

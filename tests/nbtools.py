@@ -118,8 +118,7 @@ def run_notebook(
         bad = [
             out
             for out in cell.get("outputs", [])
-            if out.output_type == "error"
-            or (out.output_type == "stream" and out.name == "stderr")
+            if out.output_type == "error" or (out.output_type == "stream" and out.name == "stderr")
         ]
         results[gid] = CellResult(gid, not bad, _text(cell))
     return nb, results
@@ -172,9 +171,7 @@ def make_course(tmp: Path) -> Path:
     return tmp
 
 
-def assert_fails_exactly(
-    results: dict[str, CellResult], tests: set[str], must_fail: set[str], case: str
-) -> None:
+def assert_fails_exactly(results: dict[str, CellResult], tests: set[str], must_fail: set[str], case: str) -> None:
     """The notebook has exactly ``tests``, and exactly ``must_fail`` of them failed.
 
     On a mismatch the message shows the output of every surprising cell.

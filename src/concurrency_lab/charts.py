@@ -236,18 +236,29 @@ def plot_speedups(
             ax.plot(
                 [n for n, _, _ in points],
                 [_amdahl(p, i) for _, i, _ in points],
-                ":", color=color, linewidth=1.5, label=f"{kind}: Amdahl fit, p = {p:.3f}",
+                ":",
+                color=color,
+                linewidth=1.5,
+                label=f"{kind}: Amdahl fit, p = {p:.3f}",
             )
             below = kind == "processes"
             for n, _, s in points:
-                ax.annotate(f"{s:.1f}", (n, s), textcoords="offset points",
-                            xytext=(0, -11 if below else 5), ha="center", fontsize=7, color=color)
+                ax.annotate(
+                    f"{s:.1f}",
+                    (n, s),
+                    textcoords="offset points",
+                    xytext=(0, -11 if below else 5),
+                    ha="center",
+                    fontsize=7,
+                    color=color,
+                )
         cores = {r["cores"] for r in mine}
         if workload == "primes" and len(cores) == 1:
             (n_cores,) = cores
             ax.axvline(n_cores, color="0.6", linewidth=0.8)
-            ax.annotate(f"{n_cores} cores", (n_cores, 0), xytext=(3, 3), textcoords="offset points",
-                        fontsize=7, color="0.4")
+            ax.annotate(
+                f"{n_cores} cores", (n_cores, 0), xytext=(3, 3), textcoords="offset points", fontsize=7, color="0.4"
+            )
         counts = sorted({r["workers"] for r in mine})
         ax.set_xscale("log", base=2)
         ax.xaxis.set_major_locator(FixedLocator(counts))
@@ -297,8 +308,11 @@ def plot_timelines(
     keys: list[Any] = list(runs) or ["(no runs)"]
     heights = [len({s.worker for s in runs.get(k, [])}) + 1.6 for k in keys]
     fig, axes = plt.subplots(
-        len(keys), 1, figsize=(8.5, 0.32 * sum(heights) + 1.4),
-        gridspec_kw={"height_ratios": heights}, squeeze=False,
+        len(keys),
+        1,
+        figsize=(8.5, 0.32 * sum(heights) + 1.4),
+        gridspec_kw={"height_ratios": heights},
+        squeeze=False,
     )
     groups: dict[Hashable, list[Any]] = {}
     for key in keys:
@@ -317,15 +331,22 @@ def plot_timelines(
         if sequential is not None and key != sequential:
             end = _run_length(list(runs[sequential]))
             ax.axvline(end, color="red", linestyle="--", linewidth=1)
-            ax.annotate("sequential run ends", (end, 1), xycoords=("data", "axes fraction"),
-                        xytext=(-3, -9), textcoords="offset points", ha="right", fontsize=7,
-                        color="red", bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
+            ax.annotate(
+                "sequential run ends",
+                (end, 1),
+                xycoords=("data", "axes fraction"),
+                xytext=(-3, -9),
+                textcoords="offset points",
+                ha="right",
+                fontsize=7,
+                color="red",
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 1},
+            )
         if ax is not axes[-1, 0]:
             ax.set_xlabel("")
     axes[-1, 0].set_xlabel("seconds since the run's first task started")
     fig.suptitle(
-        "One run of each workload: a row per worker, a bar per task (start to end)\n"
-        f"{machine or describe_machine()}",
+        f"One run of each workload: a row per worker, a bar per task (start to end)\n{machine or describe_machine()}",
         fontsize=10,
     )
     fig.tight_layout()

@@ -9,6 +9,7 @@ watches what a student's function does; the checks stay in the test cells.
 - :func:`cpu_split_under_spawn` (04, 06): the CPU time spent in this process
   and in its children while a call runs.
 - :data:`DRAIN_BEFORE_JOIN` (05): the hint given when ``queue_map`` hangs.
+- :func:`finish_after` (05): a worker function whose results arrive in a forced order.
 - :func:`random_texts` and :class:`OpenSpy` (06): texts to analyse, and an
   ``opener`` that counts the opens in flight and the threads that made them.
 """
@@ -18,11 +19,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 import random
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Generic, NamedTuple, TypeVar
+
+from .hints import CallSpy
 
 __all__ = [
     "DRAIN_BEFORE_JOIN",
@@ -32,6 +34,7 @@ __all__ = [
     "OpenSpy",
     "cpu_label",
     "cpu_split_under_spawn",
+    "finish_after",
     "random_texts",
     "spin",
 ]
@@ -150,8 +153,11 @@ def random_texts(count: int, words: int, variant: int) -> list[str]:
     return texts
 
 
-class OpenSpy:
+class OpenSpy(CallSpy):
     """An ``opener`` that opens slowly and counts the opens in flight, and who made them.
+
+    A :class:`~concurrency_lab.hints.CallSpy` of ``open``, so it can also say
+    whether the opens ran in a pool's threads (:meth:`~concurrency_lab.hints.CallSpy.place`).
 
     Attributes:
         now: opens in flight now.
@@ -162,28 +168,36 @@ class OpenSpy:
     """
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.now = 0
-        self.peak = 0
-        self.threads: list[int] = []
+        super().__init__(open)
         self.paths: list[str] = []
-        self.caller: int | None = None
 
     def reset(self) -> None:
         """Forget every open so far."""
+        super().reset()
         with self.lock:
-            self.now, self.peak, self.threads, self.paths = 0, 0, [], []
+            self.paths = []
 
     def open(self, path: str | Path, mode: str = "rb", delay: float = 0.2) -> IO[Any]:
         """``open(path, mode)`` after ``delay`` seconds, counting the opens in flight."""
         with self.lock:
-            self.now += 1
-            self.peak = max(self.peak, self.now)
-            self.threads.append(threading.get_ident())
             self.paths.append(str(path))
-        try:
-            time.sleep(delay)
-            return open(path, mode)
-        finally:
-            with self.lock:
-                self.now -= 1
+        return self.spied_call(delay, open, path, mode)
+
+
+def finish_after(item: tuple[Any, str, Any]) -> Any:
+    """Return ``value`` of ``item = (value, folder, after)``, but only once item ``after`` has finished.
+
+    A worker function (importable, for any start method) that forces the order in
+    which results arrive: each call leaves a file named after its value in
+    ``folder``, and a call whose ``after`` is not None first waits (up to 20 s)
+    for that item's file. With two workers, ``[(0, f, 1), (1, f, None), ...]``
+    always finishes item 1 before item 0.
+    """
+    value, folder, after = item
+    if after is not None:
+        marker = Path(folder) / f"{after}.done"
+        deadline = time.monotonic() + 20
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+    (Path(folder) / f"{value}.done").touch()
+    return value

@@ -79,9 +79,7 @@ def cpu_count() -> int:
     return max(1, count or 1)
 
 
-def choose_start_method(
-    environ: Mapping[str, str] | None = None, platform_name: str | None = None
-) -> str:
+def choose_start_method(environ: Mapping[str, str] | None = None, platform_name: str | None = None) -> str:
     """The start method the course uses here, without changing anything.
 
     The environment variable ``CONCURRENCY_LAB_START_METHOD`` wins. Otherwise
@@ -98,10 +96,7 @@ def choose_start_method(
     wanted = environ.get(START_METHOD_ENV, "").strip()
     if wanted:
         if wanted not in available:
-            raise ValueError(
-                f"{START_METHOD_ENV}={wanted!r}, but this platform offers only "
-                f"{', '.join(available)}"
-            )
+            raise ValueError(f"{START_METHOD_ENV}={wanted!r}, but this platform offers only {', '.join(available)}")
         return wanted
     if platform_name.startswith("linux") and "forkserver" in available:
         return "forkserver"

@@ -139,7 +139,7 @@ def page_body(index: int, size: int) -> bytes:
     line = f"<p>Concurrency Lab page {index}.</p>\n".encode()
     lines = max(0, size - len(head) - len(tail)) // len(line) + 1
     body = head + line * lines
-    return body[: max(0, size - len(tail))] + tail[: size]
+    return body[: max(0, size - len(tail))] + tail[:size]
 
 
 @dataclass(frozen=True)
@@ -671,7 +671,10 @@ class PageServerProcess(_Routes):
         self.page_size = page_size
         self.latency = latency
         self._settings = {
-            "pages": pages, "page_size": page_size, "latency": latency, "hang_seconds": hang_seconds,
+            "pages": pages,
+            "page_size": page_size,
+            "latency": latency,
+            "hang_seconds": hang_seconds,
             "mode": mode,
         }
         self._open_files = open_files
@@ -689,8 +692,10 @@ class PageServerProcess(_Routes):
             raise RuntimeError("PageServerProcess is already running")
         parent, child = self._context.Pipe()
         process = self._context.Process(
-            target=_serve_in_child, args=(child, self._settings, self._open_files),
-            name="PageServerProcess", daemon=True,
+            target=_serve_in_child,
+            args=(child, self._settings, self._open_files),
+            name="PageServerProcess",
+            daemon=True,
         )
         process.start()
         child.close()

@@ -3,7 +3,10 @@
 A deadlocked answer must fail its test cell with a clear message, not stall
 the notebook until nbgrader's cell timeout (or forever, in a student's
 JupyterLab). :func:`call_within` runs the call in a daemon thread and gives up
-after a deadline, killing any worker processes it left running.
+after a deadline, killing any worker processes it left running. Its failure
+is a :class:`~concurrency_lab.hints.Hint`, which the feedback shows: where the
+call's threads were stuck in the student's code, and the lock wait-for cycle
+when the locks are :class:`~concurrency_lab.hints.TrackedLock`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import multiprocessing
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from .hints import Hint, deadlock_report, hang_report
 
 __all__ = ["call_within"]
 
@@ -37,10 +42,13 @@ def call_within(
         hint: a sentence added to the failure message, saying what usually causes the hang.
 
     Raises:
-        AssertionError: after ``seconds``, naming ``func``; the child processes that
-            multiprocessing started are killed first, so none is left running.
+        Hint: after ``seconds``, naming ``func``, with where the call's threads
+            were stuck in the student's code (and the lock cycle, for tracked
+            locks); the child processes that multiprocessing started are then
+            killed, so none is left running.
     """
     box: dict[str, Any] = {}
+    before = {thread.ident for thread in threading.enumerate()}
 
     def call() -> None:
         try:
@@ -52,10 +60,21 @@ def call_within(
     worker.start()
     worker.join(seconds)
     if worker.is_alive():
+        # Where the call's threads are, before killing its processes moves them on.
+        threads = [worker.ident] + [
+            thread.ident for thread in threading.enumerate() if thread.ident not in before and thread is not worker
+        ]
+        locks = deadlock_report(threads=threads)
+        stuck = hang_report(threads)
         for child in multiprocessing.active_children():
             child.kill()
         message = f"{name or getattr(func, '__name__', repr(func))} did not return within {seconds} s"
-        raise AssertionError(f"{message}. {hint}" if hint else message)
+        parts = [f"{message}. {hint}" if hint else message]
+        if locks:
+            parts.append(f"Blocked on locks: {locks}")
+        if stuck:
+            parts.append(stuck)
+        raise Hint("\n".join(parts))
     if "error" in box:
         raise box["error"]
     return box["value"]

@@ -160,12 +160,9 @@ class SweepConfig:
         return "\n".join(
             [
                 f"{mode}: median of {self.repeats} runs after {self.warmup} warm-up run(s) per point",
-                f"download: {self.pages} pages of {self.page_size} bytes, "
-                f"{self.latency * 1000:.0f} ms latency each",
-                f"primes: count primes up to {self.prime_limit:,} in {self.prime_chunks} "
-                f"chunks of equal cost",
-                f"threads: {', '.join(map(str, self.threads))}   "
-                f"processes: {', '.join(map(str, self.processes))}",
+                f"download: {self.pages} pages of {self.page_size} bytes, {self.latency * 1000:.0f} ms latency each",
+                f"primes: count primes up to {self.prime_limit:,} in {self.prime_chunks} chunks of equal cost",
+                f"threads: {', '.join(map(str, self.threads))}   processes: {', '.join(map(str, self.processes))}",
             ]
         )
 
@@ -357,7 +354,10 @@ Task = Callable[[], list[tuple[int, TaskSpan]]]
 
 
 def _tasks(
-    workload: str, kind: str, pool: Executor | None, urls: Sequence[str],
+    workload: str,
+    kind: str,
+    pool: Executor | None,
+    urls: Sequence[str],
     chunks: Sequence[tuple[int, int]],
 ) -> Task:
     """A function that does the whole workload once and returns (result, span) pairs."""
@@ -422,8 +422,13 @@ class _Progress:
             from tqdm import tqdm
 
             self._bar = tqdm(
-                total=total, desc="sweep", unit="run", file=sys.stdout, ncols=90,
-                mininterval=0.5, ascii=False,
+                total=total,
+                desc="sweep",
+                unit="run",
+                file=sys.stdout,
+                ncols=90,
+                mininterval=0.5,
+                ascii=False,
             )
 
     def step(self, text: str) -> None:
@@ -544,9 +549,7 @@ def run(
             if workload not in config.workloads:
                 continue
             if workload == "download":
-                with PageServer(
-                    pages=config.pages, page_size=config.page_size, latency=config.latency
-                ) as server:
+                with PageServer(pages=config.pages, page_size=config.page_size, latency=config.latency) as server:
                     rows[workload] = _sweep_workload(workload, config, bar, server)
             else:
                 rows[workload] = _sweep_workload(workload, config, bar, None)
@@ -606,9 +609,7 @@ def timelines(
 
     runs: dict[Run, list[TaskSpan]] = {}
     if "download" in wanted:
-        with PageServer(
-            pages=config.pages, page_size=config.page_size, latency=config.latency
-        ) as server:
+        with PageServer(pages=config.pages, page_size=config.page_size, latency=config.latency) as server:
             pool, _, _ = _start_pool("threads", threads)
             try:
                 task = _tasks("download", "threads", pool, server.page_urls, [])
@@ -706,9 +707,7 @@ def expected_speedups(rows: Sequence[Row]) -> list[tuple[str, float | None, str,
     checks.append(("processes on primes, 2 processes", value, ">= 1.8x", bool(r and value >= 1.8)))
     on_primes = [r.speedup for r in rows if (r.workload, r.kind) == ("primes", "threads")]
     value = max(on_primes) if on_primes else None
-    checks.append(
-        ("threads on primes, best thread count", value, "<= 1.2x", bool(on_primes and value <= 1.2))
-    )
+    checks.append(("threads on primes, best thread count", value, "<= 1.2x", bool(on_primes and value <= 1.2)))
     return checks
 
 

@@ -120,9 +120,7 @@ def sleep_then(task: tuple[float, object]) -> object:
     return outcome
 
 
-def timed_count_primes(
-    bounds: tuple[int, int], kind: str = "process"
-) -> tuple[int, TaskSpan]:
+def timed_count_primes(bounds: tuple[int, int], kind: str = "process") -> tuple[int, TaskSpan]:
     """Count primes in ``[start, stop)`` and say who did it, and when.
 
     Args:

@@ -100,7 +100,7 @@ def hub(tmp_path_factory):
     """A fresh class (accounts, exchange, course) with day3 released, and the hub running."""
     started = time.perf_counter()
     # One run at a time on a machine: the accounts and the class root are shared.
-    lock = open(f"{CLASS_ROOT}.lock", "w")  # noqa: SIM115 (held until the module ends)
+    lock = open(f"{CLASS_ROOT}.lock", "w")
     fcntl.flock(lock, fcntl.LOCK_EX)
     _clear_class()
     folder = tmp_path_factory.mktemp("class")

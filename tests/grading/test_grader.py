@@ -14,16 +14,17 @@ import time
 import zipfile
 from pathlib import Path
 
+import nbformat
 import psutil
 import pytest
 from hostile import CORPUS, CORRECT, Hostile, make_submission
 
 from concurrency_lab.grading.settings import MEMORY_ENV, WORK, GradeSettings
-from concurrency_lab.grading.staging import fingerprint, stage_submission
+from concurrency_lab.grading.staging import fill_answers, fingerprint, grade_id, stage_submission
 from nbtools import ROOT, nbgrader
 
 FIXTURE = Path(__file__).parent / "grader_course"
-HIDDEN = ["square(-4)", "add(20, 22)", "shout(\"hey\")", "should be 16"]
+HIDDEN = ["square(-4)", "add(20, 22)", 'shout("hey")', "should be 16"]
 
 
 def _course(tmp_path: Path, entries: list[Hostile]) -> Path:
@@ -41,9 +42,23 @@ def _course(tmp_path: Path, entries: list[Hostile]) -> Path:
 
 def _grade(course: Path, *args: str, timeout: int = 400) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "concurrency_lab.grading", "--assignment", "drill",
-         "--timeout", "6", "--max-pids", "64", *args],
-        cwd=course, capture_output=True, text=True, timeout=timeout, check=False,
+        [
+            sys.executable,
+            "-m",
+            "concurrency_lab.grading",
+            "--assignment",
+            "drill",
+            "--timeout",
+            "6",
+            "--max-pids",
+            "64",
+            *args,
+        ],
+        cwd=course,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -80,14 +95,14 @@ def test_hostile_corpus_gets_its_expected_scores(tmp_path):
     time.sleep(0.5)
     assert _processes_in(course) == []
     assert fingerprint(course / "submitted") == before
-    # Feedback exists for everyone and shows no hidden test.
+    # Feedback exists for everyone, shows no hidden test, and shows each diagnosis of the student's run.
     for entry in CORPUS:
         page = (course / "feedback" / entry.name / "drill" / "drill.html").read_text()
         assert not [h for h in HIDDEN if h in page.replace("&quot;", '"')], entry.name
+        assert entry.shows in page, f"{entry.name}: the feedback should show {entry.shows!r}"
 
 
-QUICK = [e for e in CORPUS if e.name in {"correct", "unanswered", "renamed_notebook",
-                                          "malformed_json"}]
+QUICK = [e for e in CORPUS if e.name in {"correct", "unanswered", "renamed_notebook", "malformed_json"}]
 
 
 def test_parallel_equals_sequential_and_reruns_grade_only_changes(tmp_path):
@@ -119,7 +134,10 @@ def test_a_killed_run_resumes_and_the_gradebook_stays_whole(tmp_path):
     course = _course(tmp_path, entries)
     proc = subprocess.Popen(
         [sys.executable, "-m", "concurrency_lab.grading", "--assignment", "drill", "--jobs", "1"],
-        cwd=course, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        cwd=course,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
         start_new_session=True,
     )
     assert proc.stdout is not None
@@ -157,7 +175,10 @@ def test_sandbox_limits_memory(limit_mb):
     done = subprocess.run(
         [sys.executable, "-m", "concurrency_lab.grading.sandbox", sys.executable, "-c", code],
         env={**os.environ, MEMORY_ENV: str(limit_mb * 1024 * 1024)},
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode != 0 and "MemoryError" in done.stderr
     assert CORRECT  # the corpus module imports cleanly
@@ -176,3 +197,113 @@ def test_zip_collect_imports_archives_then_grades(tmp_path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert (course / "submitted" / "carol" / "drill" / "drill.ipynb").is_file()
     assert _scores(course) == {"carol": 6.0}
+
+
+def _course_from(tmp_path: Path, assignment: str, notebooks: dict[str, nbformat.NotebookNode]) -> Path:
+    """A course whose one assignment holds ``notebooks`` (name: source notebook), released."""
+    course = tmp_path / "course"
+    (course / "source" / assignment).mkdir(parents=True)
+    for name, nb in notebooks.items():
+        nbformat.write(nb, course / "source" / assignment / name)
+    shutil.copy(ROOT / "source" / "header.ipynb", course / "source" / "header.ipynb")
+    shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    done = nbgrader("generate_assignment", assignment, "--force", cwd=course)
+    assert done.returncode == 0 and "ERROR" not in done.stderr, done.stderr
+    return course
+
+
+def test_a_notebook_whose_autograde_raises_costs_only_that_notebook(tmp_path):
+    """The other notebook keeps its score, the student is graded, and the report names the notebook and cause."""
+    drill = nbformat.read(FIXTURE / "source" / "drill" / "drill.ipynb", as_version=4)
+    course = _course_from(tmp_path, "pair", {"drill.ipynb": drill, "drill2.ipynb": drill})
+    folder = course / "submitted" / "someone" / "pair"
+    make_submission(course / "release" / "pair" / "drill.ipynb", folder, Hostile("someone", 6))
+    broken = fill_answers(nbformat.read(course / "release" / "pair" / "drill2.ipynb", as_version=4), CORRECT)
+    for cell in broken.cells:
+        if grade_id(cell) == "test_add":
+            cell.metadata["nbgrader"]["points"] = "two"
+    nbformat.write(broken, folder / "drill2.ipynb")
+    done = _grade(course, "--assignment", "pair")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert _scores(course) == {"someone": 6.0}
+    row = next(line for line in done.stdout.splitlines() if line.startswith("someone "))
+    assert "graded" in row and "6/12" in row
+    assert "drill2.ipynb: autograde failed (ValueError: could not convert string to float: 'two')" in row
+
+
+CANARY = "canary-0f3c9e7a"
+CANARY_TESTS = {
+    "test_add": (
+        '"""add(a, b) returns the sum as an int"""\nassert type(add(1, 2)) is int\n### BEGIN HIDDEN TESTS\n'
+        f"# {CANARY}\nfrom concurrency_lab.hints import fail_with_hint\n\n_secret = {CANARY!r}\n"
+        "if add(2, 3) != 5:\n    fail_with_hint('add(a, b) gave a wrong sum for two small positive numbers')\n"
+        f"assert add(20, 22) == 42, {CANARY!r}\n### END HIDDEN TESTS"
+    ),
+    "test_square": (
+        '"""square(x) returns x * x as an int"""\nassert square(3) == 9\n### BEGIN HIDDEN TESTS\n'
+        f"assert square(-4) == 16, {CANARY!r} + ' square'\n### END HIDDEN TESTS"
+    ),
+}
+
+
+def test_a_canary_in_hidden_tests_reaches_no_feedback_validate_or_summary(tmp_path):
+    """A string only hidden tests hold is in no feedback page, no Validate output, no grader output; a hint is shown."""
+    drill = nbformat.read(FIXTURE / "source" / "drill" / "drill.ipynb", as_version=4)
+    for cell in drill.cells:
+        if grade_id(cell) in CANARY_TESTS:
+            cell.source = CANARY_TESTS[grade_id(cell)]
+    course = _course_from(tmp_path, "drill", {"drill.ipynb": drill})
+    release = course / "release" / "drill" / "drill.ipynb"
+    wrong = {
+        "wrong_add": {"add": "def add(a, b):\n    return a - b"},
+        "wrong_square": {"square": "def square(x):\n    return 3 * x"},
+        "crashing": {"add": "def add(a, b):\n    raise KeyError(a)"},
+    }
+    for student, answers in wrong.items():
+        make_submission(release, course / "submitted" / student / "drill", Hostile(student, 4, answers=answers))
+    done = _grade(course, "--jobs", "2")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert _scores(course) == {student: 4.0 for student in wrong}
+    assert CANARY not in done.stdout + done.stderr
+    for student in wrong:
+        page = (course / "feedback" / student / "drill" / "drill.html").read_text()
+        assert CANARY not in page and "_secret" not in page, student
+        validate = nbgrader("validate", str(course / "submitted" / student / "drill" / "drill.ipynb"), cwd=course)
+        assert CANARY not in validate.stdout + validate.stderr, student
+    page = (course / "feedback" / "wrong_add" / "drill" / "drill.html").read_text()
+    assert "A hidden test failed: add(a, b) gave a wrong sum for two small positive numbers" in page
+
+
+def test_a_fork_bomb_stops_at_its_cap_while_another_students_kernel_forks(tmp_path):
+    """Two students graded at once: one forks until refused and holds its processes; the other still forks.
+
+    The two submissions meet through files, so the second one forks exactly while the
+    first holds every process it could make. The cap must hold one kernel's processes
+    only: a pids cgroup per worker (root), a user namespace per kernel (a normal user).
+    """
+    meet = tmp_path / "meet"
+    meet.mkdir()
+    bomb = CORRECT["square"] + (
+        "\n\nimport os, pathlib, time\nchildren = []\ntry:\n    for _ in range(2000):\n"
+        "        pid = os.fork()\n        if pid == 0:\n            time.sleep(60)\n            os._exit(0)\n"
+        "        children.append(pid)\nexcept OSError:\n"
+        f"    pathlib.Path({str(meet / 'full')!r}).touch()\n    deadline = time.monotonic() + 60\n"
+        f"    while not pathlib.Path({str(meet / 'forked')!r}).exists() and time.monotonic() < deadline:\n"
+        "        time.sleep(0.05)\n    raise"
+    )
+    neighbour = (
+        "import os, pathlib, time\n"
+        f"deadline = time.monotonic() + 60\nwhile not pathlib.Path({str(meet / 'full')!r}).exists():\n"
+        "    assert time.monotonic() < deadline, 'the other student never filled its cap'\n    time.sleep(0.05)\n"
+        "pids = [os.fork() or os._exit(0) for _ in range(20)]\n"
+        "for pid in pids:\n    os.waitpid(pid, 0)\n"
+        f"pathlib.Path({str(meet / 'forked')!r}).touch()\n\n\n" + CORRECT["square"]
+    )
+    entries = [Hostile("bomber", 6, answers={"square": bomb}), Hostile("neighbour", 6, answers={"square": neighbour})]
+    course = _course(tmp_path, entries)
+    done = _grade(course, "--jobs", "2", "--timeout", "30", timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (meet / "full").exists() and (meet / "forked").exists(), done.stdout[-2000:]
+    assert _scores(course) == {"bomber": 6.0, "neighbour": 6.0}
+    time.sleep(0.5)
+    assert _processes_in(course) == []

@@ -46,9 +46,7 @@ def test_preprocessor_hides_source_and_traceback():
     """The feedback preprocessor strips the source and the traceback that quotes it."""
     cell = nbformat.v4.new_code_cell(CELL)
     cell.outputs = [
-        nbformat.v4.new_output(
-            "error", ename="AssertionError", evalue="secret", traceback=["line", "assert f(2) == 4"]
-        )
+        nbformat.v4.new_output("error", ename="AssertionError", evalue="secret", traceback=["line", "assert f(2) == 4"])
     ]
     nb = nbformat.v4.new_notebook(cells=[cell, nbformat.v4.new_markdown_cell("BEGIN HIDDEN TESTS?")])
     nb, _ = HideHiddenTests()(nb, {})  # as an exporter calls it: enabled by default
@@ -56,6 +54,39 @@ def test_preprocessor_hides_source_and_traceback():
     assert "f(2)" not in text and "secret" not in text
     assert nb.cells[0].outputs[0].traceback[0].startswith("AssertionError: a hidden test failed")
     assert nb.cells[1].source == "BEGIN HIDDEN TESTS?"
+
+
+def test_feedback_shows_hints_and_the_graders_errors_and_withholds_the_rest():
+    """A Hint keeps its message; a plain assert, an exception and every traceback are withheld."""
+    hidden = "### BEGIN HIDDEN TESTS\nassert transfer(a, b) is None, 'secret-assert'\n### END HIDDEN TESTS"
+
+    def error(ename, evalue):
+        return nbformat.v4.new_output(
+            "error", ename=ename, evalue=evalue, traceback=["  File cell, line 2", "assert transfer(a, b)"]
+        )
+
+    cases = {
+        "Hint": ("thread-1 holds a.lock and waits for b.lock", "A hidden test failed: thread-1 holds a.lock"),
+        "AssertionError": ("secret-assert", "AssertionError: a hidden test failed (details withheld"),
+        "KeyError": ("'secret-key'", "KeyError: a hidden test failed (details withheld"),
+        "CellTimeoutError": ("the cell ran past 60 s and ignored the interrupt", "CellTimeoutError: the cell ran"),
+        "KeyboardInterrupt": ("", "KeyboardInterrupt: the cell was interrupted at its time limit"),
+    }
+    cells = []
+    for ename, (evalue, _) in cases.items():
+        cell = nbformat.v4.new_code_cell(hidden)
+        cell.outputs = [
+            nbformat.v4.new_output("stream", name="stdout", text="Clean-up: this cell left 1 process"),
+            error(ename, evalue),
+        ]
+        cells.append(cell)
+    nb, _ = HideHiddenTests()(nbformat.v4.new_notebook(cells=cells), {})
+    text = nbformat.writes(nb)
+    assert "secret" not in text and "transfer(a, b)" not in text
+    for cell, (ename, (_, shown)) in zip(nb.cells, cases.items()):
+        assert cell.outputs[0].text == "Clean-up: this cell left 1 process"  # reports on stdout stay
+        assert len(cell.outputs[1].traceback) == 1 and cell.outputs[1].traceback[0].startswith(shown), ename
+    assert nb.cells[0].outputs[1].evalue == "thread-1 holds a.lock and waits for b.lock"
 
 
 def _kernelspec(root: Path, name: str, failures: int) -> None:
@@ -77,9 +108,13 @@ def _kernelspec(root: Path, name: str, failures: int) -> None:
 
 
 def _execute(tmp_path: Path, kernel: str) -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "from ipykernel.kernelapp import IPKernelApp\nprint(IPKernelApp.instance().transport, 6 * 7)"
-    )])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "from ipykernel.kernelapp import IPKernelApp\nprint(IPKernelApp.instance().transport, 6 * 7)"
+            )
+        ]
+    )
     executor = ResilientExecute(kernel_name=kernel, timeout=30, startup_timeout=30)
     nb, _ = executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     return nb
@@ -118,9 +153,13 @@ def test_nbval_and_test_kernels_use_unix_sockets(tmp_path):
         assert kernel.km.transport == "ipc"
     finally:
         kernel.stop()
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "from ipykernel.kernelapp import IPKernelApp\nprint(IPKernelApp.instance().transport)"
-    )])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "from ipykernel.kernelapp import IPKernelApp\nprint(IPKernelApp.instance().transport)"
+            )
+        ]
+    )
     nbformat.write(nb, tmp_path / "transport.ipynb")
     nb, _ = run_notebook(tmp_path / "transport.ipynb", tmp_path / "run")
     assert nb.cells[0].outputs[0]["text"] == "ipc\n"
@@ -138,11 +177,13 @@ def test_a_test_cell_zeroed_by_stderr_says_so(tmp_path, monkeypatch):
         cell.metadata["nbgrader"] = {"grade": True, "grade_id": grade_id, "points": 1, "solution": False}
         return cell
 
-    nb = nbformat.v4.new_notebook(cells=[
-        test_cell("noisy", "import sys\nprint('debugging', file=sys.stderr)\nassert 1 + 1 == 2"),
-        test_cell("quiet", "print('fine')\nassert 1 + 1 == 2"),
-        test_cell("failing", "import sys\nprint('why', file=sys.stderr)\nassert 1 + 1 == 3"),
-    ])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            test_cell("noisy", "import sys\nprint('debugging', file=sys.stderr)\nassert 1 + 1 == 2"),
+            test_cell("quiet", "print('fine')\nassert 1 + 1 == 2"),
+            test_cell("failing", "import sys\nprint('why', file=sys.stderr)\nassert 1 + 1 == 3"),
+        ]
+    )
     executor = ResilientExecute(kernel_name="python3", timeout=30, startup_timeout=30)
     nb, _ = executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     noisy, quiet, failing = nb.cells

@@ -46,7 +46,10 @@ def test_make_grade_scores_feedback_and_export(tmp_path):
     graded = subprocess.run(
         # -o: the venv is installed already; never reinstall it from this copy.
         ["make", "--no-print-directory", "-o", f"{VENV}/bin/.installed", "grade", f"VENV={VENV}"],
-        cwd=course, capture_output=True, text=True, timeout=600,
+        cwd=course,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert graded.returncode == 0, graded.stdout + graded.stderr
 
@@ -61,9 +64,7 @@ def test_make_grade_scores_feedback_and_export(tmp_path):
     source_text = (SOURCE / NOTEBOOK).read_text()
     cells = nbformat.reads(source_text, as_version=4).cells
     # Lines that also stand outside hidden regions (a shared `t.join()`) prove nothing.
-    elsewhere = {
-        _squash(line) for cell in cells for line in _visible_lines(cell.source)
-    }
+    elsewhere = {_squash(line) for cell in cells for line in _visible_lines(cell.source)}
     hidden = [
         line.strip()
         for cell in cells

@@ -24,7 +24,10 @@ def _course_files(folder):
     """Files git tracks (or would track) under ``folder``: not what running a notebook left there."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "."],
-        cwd=folder, capture_output=True, text=True, check=True,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     return [folder / name for name in listed if (folder / name).is_file()]
 

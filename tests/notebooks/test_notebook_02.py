@@ -27,7 +27,7 @@ TESTS = {
 
 # Fixed shares (thread k takes every k-th distinct URL), one dict per thread merged at the end,
 # errors classified through an ordered table.
-SLICES = '''
+SLICES = """
 ERROR_KINDS = [
     (requests.exceptions.Timeout, "timeout"),
     (requests.exceptions.MissingSchema, "invalid url"),
@@ -69,11 +69,11 @@ def download_pages(urls, max_threads=8, timeout=5.0):
     for part in partial:
         merged.update(part)
     return merged
-'''
+"""
 
 # One thread per URL, but a semaphore lets only max_threads of them talk to the network at once;
 # results go into a dict under a lock; elapsed from time.monotonic.
-SEMAPHORE = '''
+SEMAPHORE = """
 def download_pages(urls, max_threads=8, timeout=5.0):
     if not max_threads >= 1:
         raise ValueError(f"max_threads={max_threads}")
@@ -105,11 +105,11 @@ def download_pages(urls, max_threads=8, timeout=5.0):
     for w in workers:
         w.join()
     return results
-'''
+"""
 
 # The statement read literally, and no more: the four kinds in its order (Timeout first, as it says
 # ConnectTimeout is a timeout), any other RequestException is "other"; a queue.Queue to-do list.
-LITERAL = '''
+LITERAL = """
 import queue
 
 
@@ -153,14 +153,14 @@ def download_pages(urls, max_threads=8, timeout=5.0):
     for thread in threads:
         thread.join()
     return results
-'''
+"""
 
 
 # -- wrong answers --------------------------------------------------------------------------
 
 # The same careful fetch and error handling, shared by the wrong downloaders below, so that
 # each of them is wrong in exactly one way.
-FETCH = '''
+FETCH = """
 def error_kind(error):
     if isinstance(error, requests.exceptions.Timeout):
         return "timeout"
@@ -180,9 +180,11 @@ def fetch_one(url, timeout):
     except Exception as error:
         return PageResult(url, None, 0, time.perf_counter() - start, f"{error_kind(error)}: {error}")
     return PageResult(url, response.status_code, size, time.perf_counter() - start)
-'''
+"""
 
-SEQUENTIAL = FETCH + '''
+SEQUENTIAL = (
+    FETCH
+    + '''
 
 def download_pages(urls, max_threads=8, timeout=5.0):
     """Wrong: no threads at all, one request after another."""
@@ -190,8 +192,11 @@ def download_pages(urls, max_threads=8, timeout=5.0):
         raise ValueError("max_threads must be >= 1")
     return {url: fetch_one(url, timeout) for url in dict.fromkeys(urls)}
 '''
+)
 
-UNBOUNDED = FETCH + '''
+UNBOUNDED = (
+    FETCH
+    + '''
 
 def download_pages(urls, max_threads=8, timeout=5.0):
     """Wrong: one thread per URL, all requests in flight at once (max_threads ignored)."""
@@ -209,6 +214,7 @@ def download_pages(urls, max_threads=8, timeout=5.0):
         thread.join()
     return results
 '''
+)
 
 NO_ERROR_HANDLING = '''
 def download_pages(urls, max_threads=8, timeout=5.0):
@@ -236,7 +242,9 @@ def download_pages(urls, max_threads=8, timeout=5.0):
     return results
 '''
 
-POOL = FETCH + '''
+POOL = (
+    FETCH
+    + '''
 
 def download_pages(urls, max_threads=8, timeout=5.0):
     """Wrong here: right results and bounds, but a ThreadPoolExecutor does the threading."""
@@ -248,6 +256,7 @@ def download_pages(urls, max_threads=8, timeout=5.0):
     with ThreadPoolExecutor(max_workers=max_threads) as pool:
         return dict(zip(unique, pool.map(lambda url: fetch_one(url, timeout), unique)))
 '''
+)
 
 # Wrong twice: ConnectionError tested before Timeout (so a ConnectTimeout is "connection"), and
 # elapsed counted from the start of the call instead of from each request.

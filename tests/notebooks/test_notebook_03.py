@@ -28,7 +28,7 @@ TRANSFER_TESTS = {
 
 # -- other correct answers ------------------------------------------------------------------
 
-COUNTER_ACQUIRE_RELEASE = '''
+COUNTER_ACQUIRE_RELEASE = """
 class SafeCounter:
     def __init__(self):
         self.count = 0
@@ -45,9 +45,9 @@ class SafeCounter:
     @property
     def value(self):
         return self.count  # reading one int is atomic
-'''
+"""
 
-COUNTER_RLOCK_CELL = '''
+COUNTER_RLOCK_CELL = """
 class SafeCounter:
     def __init__(self):
         self._cell = [0]
@@ -62,9 +62,9 @@ class SafeCounter:
     def value(self):
         with self._lock:
             return int(self._cell[0])
-'''
+"""
 
-TRANSFER_BY_ID = '''
+TRANSFER_BY_ID = """
 def transfer(source, target, amount):
     if source is target or not amount > 0:
         raise ValueError("bad transfer")
@@ -79,7 +79,7 @@ def transfer(source, target, amount):
     finally:
         locks[1].release()
         locks[0].release()
-'''
+"""
 
 TRANSFER_TRY_LOCK = '''
 import random

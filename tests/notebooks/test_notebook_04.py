@@ -54,7 +54,7 @@ def count_primes(start, stop):
     return segment.count(1)
 '''
 
-PARALLEL_EXECUTOR = r'''
+PARALLEL_EXECUTOR = r"""
 from concurrent.futures import ProcessPoolExecutor
 
 from concurrency_lab.workers import balanced_ranges
@@ -72,7 +72,7 @@ def parallel_prime_counts(limits, processes=2):
             starts, stops = zip(*balanced_ranges(limit, 2 * processes))
             result[limit] = sum(pool.map(primes_worker.count_primes, starts, stops))
     return result
-'''
+"""
 
 WORKER_WITH_QUEUE_HELPER = r'''
 %%writefile primes_worker.py
@@ -99,7 +99,7 @@ def count_many(queue, pieces):
         queue.put((start, count_primes(start, stop)))
 '''
 
-PARALLEL_PROCESS_QUEUE = r'''
+PARALLEL_PROCESS_QUEUE = r"""
 import numbers
 
 
@@ -127,38 +127,46 @@ def parallel_prime_counts(limits, processes=2):
     for worker in workers:
         worker.join()
     return {limit: sum(c for start, c in counts.items() if start <= limit) for limit in limits}
-'''
+"""
 
 # -- wrong answers --------------------------------------------------------------------------
 
-VALIDATION = '''
+VALIDATION = """
     limits = list(limits)
     for limit in limits:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
             raise ValueError(f"bad limit {limit!r}")
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
         raise ValueError(f"bad number of processes {processes!r}")
-'''
+"""
 
-PARALLEL_THREADS = '''
+PARALLEL_THREADS = (
+    '''
 from concurrent.futures import ThreadPoolExecutor
 
 
 def parallel_prime_counts(limits, processes=2):
-    """Wrong: threads share one GIL, so this counts on one core, in this kernel."""''' + VALIDATION + '''
+    """Wrong: threads share one GIL, so this counts on one core, in this kernel."""'''
+    + VALIDATION
+    + """
     result = {}
     with ThreadPoolExecutor(max_workers=processes) as pool:
         for limit in limits:
             ranges = balanced_ranges(limit, 2 * processes)
             result[limit] = sum(pool.map(lambda r: primes_worker.count_primes(*r), ranges))
     return result
-'''
+"""
+)
 
-PARALLEL_IN_PARENT = '''
+PARALLEL_IN_PARENT = (
+    '''
 def parallel_prime_counts(limits, processes=2):
-    """Wrong: counts right here, one limit after another."""''' + VALIDATION + '''
+    """Wrong: counts right here, one limit after another."""'''
+    + VALIDATION
+    + """
     return {limit: primes_worker.count_primes(0, limit + 1) for limit in limits}
-'''
+"""
+)
 
 # Part A as its statement says, and no more: trial division, trying divisors only up to the square root.
 WORKER_SQRT = r'''
@@ -191,29 +199,71 @@ def parallel_prime_counts(limits, processes=2):
         }
 '''
 
-PARALLEL_DEFAULT_POOL = '''
+PARALLEL_DEFAULT_POOL = (
+    '''
 def parallel_prime_counts(limits, processes=2):
-    """Wrong: Pool() has one process per core, whatever `processes` says."""''' + VALIDATION + '''
+    """Wrong: Pool() has one process per core, whatever `processes` says."""'''
+    + VALIDATION
+    + """
     with mp.Pool() as pool:
         return {
             limit: sum(pool.starmap(primes_worker.count_primes, balanced_ranges(limit, 2 * processes)))
             for limit in limits
         }
-'''
+"""
+)
 
-PARALLEL_KEPT_POOL = '''
+PARALLEL_KEPT_POOL = (
+    '''
 POOLS = {}
 
 
 def parallel_prime_counts(limits, processes=2):
-    """Wrong: keeps a pool per process count for the next call, so its workers keep running."""''' + VALIDATION + '''
+    """Wrong: keeps a pool per process count for the next call, so its workers keep running."""'''
+    + VALIDATION
+    + """
     if processes not in POOLS:
         POOLS[processes] = mp.Pool(processes)
     return {
         limit: sum(POOLS[processes].starmap(primes_worker.count_primes, balanced_ranges(limit, 2 * processes)))
         for limit in limits
     }
-'''
+"""
+)
+
+PARALLEL_ONE_TASK_PER_LIMIT = (
+    '''
+def parallel_prime_counts(limits, processes=2):
+    """Wrong: each limit is one task, so a single limit keeps one process busy and the others idle."""'''
+    + VALIDATION
+    + """
+    with mp.Pool(processes) as pool:
+        counts = pool.starmap(primes_worker.count_primes, [(0, limit + 1) for limit in limits])
+    return dict(zip(limits, counts))
+"""
+)
+
+PARALLEL_FORK_NOTEBOOK_WORKER = (
+    '''
+def count_piece(piece):
+    return primes_worker.count_primes(*piece)
+
+
+def parallel_prime_counts(limits, processes=2):
+    """Wrong: picks fork, so a worker defined in this notebook reaches the processes; spawn cannot import it."""'''
+    + VALIDATION
+    + """
+    if not limits:
+        return {}
+    top = max(limits)
+    edges = {0, top + 1} | {limit + 1 for limit in limits}
+    edges = sorted(edges | {stop for _, stop in balanced_ranges(top, 4 * processes)})
+    pieces = list(zip(edges, edges[1:]))
+    with mp.get_context("fork").Pool(processes) as pool:
+        counts = pool.map(count_piece, pieces)
+    return {limit: sum(c for (_, stop), c in zip(pieces, counts) if stop <= limit + 1) for limit in limits}
+"""
+)
 
 CASES = [
     Case("reference solution"),
@@ -237,6 +287,16 @@ CASES = [
     Case("Pool() whatever processes says", {PARALLEL: PARALLEL_DEFAULT_POOL}, must_fail=PROCESSES),
     # Its workers are never joined, so their CPU time never reaches os.times(): in_child fails too.
     Case("a pool kept for the next call", {PARALLEL: PARALLEL_KEPT_POOL}, must_fail=PROCESSES | IN_CHILDREN),
+    Case(
+        "a single limit sent to one process as one task",
+        {PARALLEL: PARALLEL_ONE_TASK_PER_LIMIT},
+        must_fail=IN_CHILDREN,
+    ),
+    Case(
+        "fork picked, with a worker defined in the notebook",
+        {PARALLEL: PARALLEL_FORK_NOTEBOOK_WORKER},
+        must_fail={"test_parallel_counts_every_start_method"},
+    ),
 ]
 
 # What each of those must fail for: the rule it breaks.

@@ -26,7 +26,7 @@ ALL_TESTS = READ_TESTS | ANALYZE_TESTS
 
 # -- other correct answers ------------------------------------------------------------------
 
-READ_AS_COMPLETED = r'''
+READ_AS_COMPLETED = r"""
 def read_files(paths, max_workers=8, opener=open):
     def stats(path):
         try:
@@ -43,9 +43,9 @@ def read_files(paths, max_workers=8, opener=open):
         for future in as_completed(futures):
             results[futures[future]] = future.result()
     return results
-'''
+"""
 
-ANALYZE_THREADS_THEN_POOL = r'''
+ANALYZE_THREADS_THEN_POOL = r"""
 import multiprocessing
 
 
@@ -61,7 +61,7 @@ def analyze_corpus(paths, io_workers=8, cpu_workers=2, opener=open):
     with multiprocessing.Pool(cpu_workers) as pool:
         analyses = pool.map(corpus_analysis.analyze_text, texts)
     return dict(zip(paths, analyses))
-'''
+"""
 
 # -- wrong answers --------------------------------------------------------------------------
 
@@ -79,6 +79,34 @@ def read_files(paths, max_workers=8, opener=open):
         except Exception as exc:
             result[path] = {"lines": None, "words": None, "bytes": None, "error": f"{type(exc).__name__}: {exc}"}
     return result
+'''
+
+READ_OWN_THREADS = r'''
+import threading
+
+
+def read_files(paths, max_workers=8, opener=open):
+    """Wrong: threads it starts itself, at most max_workers at a time, instead of a ThreadPoolExecutor."""
+    results = {}
+    gate = threading.Semaphore(max_workers)
+
+    def stats(path):
+        with gate:
+            try:
+                with opener(path, "rb") as file:
+                    data = file.read()
+                text = data.decode("utf-8")
+                counts = {"lines": len(text.splitlines()), "words": len(text.split()), "bytes": len(data)}
+                results[path] = {**counts, "error": None}
+            except Exception as exc:
+                results[path] = {"lines": None, "words": None, "bytes": None, "error": f"{type(exc).__name__}: {exc}"}
+
+    threads = [threading.Thread(target=stats, args=(path,)) for path in dict.fromkeys(paths)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {path: results[path] for path in paths}
 '''
 
 READ_RAISES = r'''
@@ -123,7 +151,7 @@ def analyze_corpus(paths, io_workers=8, cpu_workers=2, opener=open):
 '''
 
 # Wrong: picks the forkserver start method for its process pool.
-ANALYZE_PICKS_FORKSERVER = r'''
+ANALYZE_PICKS_FORKSERVER = r"""
 import multiprocessing
 
 
@@ -137,10 +165,10 @@ def analyze_corpus(paths, io_workers=8, cpu_workers=2, opener=open):
     context = multiprocessing.get_context("forkserver")
     with ThreadPoolExecutor(io_workers) as readers, ProcessPoolExecutor(cpu_workers, mp_context=context) as analysts:
         return dict(zip(paths, analysts.map(corpus_analysis.analyze_text, readers.map(read, paths))))
-'''
+"""
 
 # Wrong: ProcessPoolExecutor() has one process per core, whatever cpu_workers says.
-ANALYZE_IGNORES_CPU_WORKERS = r'''
+ANALYZE_IGNORES_CPU_WORKERS = r"""
 def analyze_corpus(paths, io_workers=8, cpu_workers=2, opener=open):
     if io_workers < 1 or cpu_workers < 1:
         raise ValueError("need at least one worker of each kind")
@@ -152,7 +180,7 @@ def analyze_corpus(paths, io_workers=8, cpu_workers=2, opener=open):
 
     with ThreadPoolExecutor(io_workers) as readers, ProcessPoolExecutor() as analysts:
         return dict(zip(paths, analysts.map(corpus_analysis.analyze_text, readers.map(read, paths))))
-'''
+"""
 
 CASES = [
     Case("reference solution"),
@@ -166,6 +194,7 @@ CASES = [
         {READ: READ_SEQUENTIAL, ANALYZE: ANALYZE_ALL_THREADS},
         must_fail={"test_read_files_uses_threads", "test_analyze_corpus_analyzes_in_processes"},
     ),
+    Case("hand-made reader threads, not a pool", {READ: READ_OWN_THREADS}, must_fail={"test_read_files_uses_threads"}),
     Case(
         "reader that raises, Task 4 all in processes",
         {READ: READ_RAISES, ANALYZE: ANALYZE_ALL_PROCESSES},

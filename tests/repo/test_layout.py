@@ -95,7 +95,8 @@ def test_nbgrader_config_loads_and_sets_what_the_course_needs():
 
     from concurrency_lab.grading.hidehiddentests import HideHiddenTests
     from concurrency_lab.grading.resilientexecute import ResilientExecute
-    from concurrency_lab.grading.settings import AUTOGRADE_PREPROCESSORS
+    from concurrency_lab.grading.restorecells import RestoreCells
+    from concurrency_lab.grading.settings import AUTOGRADE_PREPROCESSORS, SANITIZE_PREPROCESSORS
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
     assert config.CourseDirectory.course_id == "concurrency-lab"
@@ -106,3 +107,5 @@ def test_nbgrader_config_loads_and_sets_what_the_course_needs():
     assert config.Autograde.autograde_preprocessors == list(AUTOGRADE_PREPROCESSORS)
     preprocessors = [import_item(name) for name in AUTOGRADE_PREPROCESSORS]  # each name imports
     assert preprocessors[0] is ResilientExecute
+    assert config.Autograde.sanitize_preprocessors == list(SANITIZE_PREPROCESSORS)
+    assert RestoreCells in [import_item(name) for name in SANITIZE_PREPROCESSORS]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import pytest
 
@@ -109,3 +109,30 @@ def test_open_spy_counts_opens_in_flight_and_their_threads(tmp_path):
     assert spy.peak == 3 and spy.threads[-1] == threading.get_ident()
     spy.reset()
     assert (spy.now, spy.peak, spy.threads, spy.paths) == (0, 0, [], [])
+
+
+def test_open_spy_tells_a_pool_from_the_calling_thread(tmp_path):
+    """The opens of a pool's threads need no hint; the same opens from the calling thread get one."""
+    path = tmp_path / "f.txt"
+    path.write_text("x")
+    spy = fixtures.OpenSpy()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda p: spy.open(p, delay=0).close(), [path, path]))
+    assert spy.place("reading") == ""
+    spy.reset()
+    spy.calling(lambda: spy.open(path, delay=0).close())()
+    assert (
+        spy.place("reading", "read_files")
+        == "reading ran in the main thread (the one that called read_files), not in a pool"
+    )
+
+
+def test_finish_after_forces_the_order_results_arrive_in(tmp_path):
+    """With two workers, the item told to wait for the next one always finishes second."""
+    items = [(0, str(tmp_path), 1), (1, str(tmp_path), None)]
+    order = []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(fixtures.finish_after, item) for item in items]
+        for future in as_completed(futures):
+            order.append(future.result())
+    assert order == [1, 0]

@@ -8,7 +8,10 @@ What it adds to ``nbgrader autograde``:
   points), a renamed notebook is graded under its real name, and the student's
   own files are never touched. A dead or stuck kernel costs one cell:
   :class:`~.resilientexecute.ResilientExecute` restarts it, replays what ran
-  before, and carries on; the report names the cell.
+  before, and carries on; the report names the cell. A notebook whose
+  autograde raises (nbgrader then drops the whole submission) is graded as
+  unanswered, the others keep their scores, and the report names the notebook
+  and the cause.
 * **Caps each kernel.** Kernels start through :mod:`.sandbox`: a pids cgroup
   (``max_pids``) or RLIMIT_NPROC, an address-space limit (``memory_bytes``),
   and nbgrader's per-cell timeout (``timeout``). After each student every
@@ -31,6 +34,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -43,13 +48,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .sandbox import children_now, kill_strays, setup_worker
-from .settings import AUTOGRADE_PREPROCESSORS, EVENTS_ENV, KERNEL_NAME, WORK, GradeSettings
+from .settings import AUTOGRADE_PREPROCESSORS, EVENTS_ENV, KERNEL_NAME, SANITIZE_PREPROCESSORS, WORK, GradeSettings
 from .staging import fingerprint, stage_submission
 
 __all__ = [
     "Status",
     "StudentResult",
     "check_assignment",
+    "failure_cause",
     "grade_class",
     "grade_student",
     "list_students",
@@ -107,6 +113,7 @@ def nbgrader_config(settings: GradeSettings) -> Any:
     overrides.CourseDirectory.root = str(settings.root)
     overrides.CourseDirectory.submitted_directory = f"{WORK}/submitted"
     overrides.Autograde.autograde_preprocessors = list(AUTOGRADE_PREPROCESSORS)
+    overrides.Autograde.sanitize_preprocessors = list(SANITIZE_PREPROCESSORS)
     overrides.Execute.timeout = settings.timeout
     overrides.Execute.kernel_name = KERNEL_NAME
     if settings.db_url:
@@ -153,6 +160,10 @@ def _grade_student(settings: GradeSettings, student: str) -> StudentResult:
     config = nbgrader_config(settings)
     api = NbGraderAPI(config=config)
     outcome = api.autograde(settings.assignment, student, force=True, create=True)
+    if not outcome.get("success"):
+        # nbgrader drops the whole submission when one notebook raises: grade them one by one.
+        outcome, broken = _autograde_each_notebook(settings, student)
+        notes += [f"{name}: autograde failed ({cause}); graded as unanswered: 0 points" for name, cause in broken]
     killed = kill_strays(before)
     if events.exists():
         for line in events.read_text().splitlines():
@@ -161,10 +172,10 @@ def _grade_student(settings: GradeSettings, student: str) -> StudentResult:
             where = event.get("grade_id") or ("start-up" if cell is None else f"cell {cell}")
             notes.append(f"{event.get('notebook')}: {where}: {event.get('reason')}")
     if killed:
-        notes.append(f"killed {killed} process(es) left behind")
+        listed = ", ".join(killed[:3]) + (f" and {len(killed) - 3} more" if len(killed) > 3 else "")
+        notes.append(f"killed {len(killed)} process(es) left behind: {listed}")
     if not outcome.get("success"):
-        log = (outcome.get("error") or outcome.get("log") or "").strip().splitlines()
-        notes.append("nbgrader failed: " + (log[-1] if log else "no log"))
+        notes.append("nbgrader failed: " + failure_cause(outcome))
         return StudentResult(student, "error", seconds=time.perf_counter() - start, notes=notes, worker=worker)
     score, max_score = _scores(settings, student, config)
     result = StudentResult(student, "graded", score, max_score, time.perf_counter() - start, notes, worker)
@@ -178,6 +189,46 @@ def _grade_student(settings: GradeSettings, student: str) -> StudentResult:
     tmp.write_text(json.dumps(record))
     os.replace(tmp, state)  # atomic: a killed run leaves the old state or the new one
     return result
+
+
+def failure_cause(outcome: dict[str, Any]) -> str:
+    """The exception that made an nbgrader run fail, from its log: "ValueError: ...", at most 160 characters."""
+    lines = [line.strip() for line in f"{outcome.get('log') or ''}\n{outcome.get('error') or ''}".splitlines()]
+    causes = [
+        line
+        for line in lines
+        if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b", line) and "NbGraderException" not in line
+    ]
+    cause = causes[-1] if causes else next((line for line in reversed(lines) if line), "no log")
+    return cause if len(cause) <= 160 else cause[:157] + "..."
+
+
+def _autograde_each_notebook(settings: GradeSettings, student: str) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Autograde each staged notebook on its own; one that still fails is graded as unanswered.
+
+    Returns:
+        The outcome (a success unless even an unanswered release copy could not
+        be graded), and (notebook, cause) for each notebook that failed.
+    """
+    from nbgrader.apps import NbGraderAPI
+
+    staged = settings.root / WORK / "submitted" / student / settings.assignment
+    release = settings.root / "release" / settings.assignment
+    outcome: dict[str, Any] = {"success": True}
+    broken = []
+    for path in sorted(staged.glob("*.ipynb")):
+        config = nbgrader_config(settings)
+        config.CourseDirectory.notebook_id = path.stem
+        done = NbGraderAPI(config=config).autograde(settings.assignment, student, force=True, create=True)
+        if done.get("success"):
+            continue
+        broken.append((path.name, failure_cause(done)))
+        if (release / path.name).is_file():
+            shutil.copy(release / path.name, path)
+            done = NbGraderAPI(config=config).autograde(settings.assignment, student, force=True, create=True)
+        if not done.get("success"):
+            outcome = done
+    return outcome, broken
 
 
 def list_students(settings: GradeSettings) -> list[str]:

@@ -1,9 +1,19 @@
-"""Feedback without hidden tests.
+"""Feedback without hidden tests, but with the hints written for the student.
 
 nbgrader 0.9.6 copies hidden tests into the feedback HTML, and a failing
 hidden assert shows its own source line in the traceback
 (jupyter/nbgrader#917). :class:`HideHiddenTests` runs in
 ``GenerateFeedback.preprocessors`` and removes both.
+
+In a cell with hidden tests, an error output keeps only what was written to
+be shown:
+
+* a :class:`~concurrency_lab.hints.Hint` (``fail_with_hint``, ``call_within``)
+  keeps its message; its traceback is withheld;
+* the grader's own errors (a cell past its time limit, a dead kernel) keep
+  their message, which names no test;
+* anything else (a plain ``assert``'s message, an exception from the test)
+  becomes "a hidden test failed", with no traceback.
 """
 
 from __future__ import annotations
@@ -14,11 +24,16 @@ from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
 from traitlets import Bool, Unicode
 
-__all__ = ["BEGIN", "END", "WITHHELD", "HideHiddenTests", "strip_hidden_tests"]
+from ..hints import HIDDEN_MARK, HINT_ENAME
 
-BEGIN = "BEGIN HIDDEN TESTS"
+__all__ = ["BEGIN", "END", "EXECUTOR_ERRORS", "WITHHELD", "HideHiddenTests", "strip_hidden_tests", "withhold_details"]
+
+BEGIN = HIDDEN_MARK
 END = "END HIDDEN TESTS"
 WITHHELD = "# (hidden tests are not shown in feedback)"
+#: Errors the executor gives a cell itself (:class:`~.resilientexecute.ResilientExecute`): their
+#: messages say what happened to the kernel, never what a test checks.
+EXECUTOR_ERRORS = frozenset({"CellTimeoutError", "DeadKernelError", "KernelRestartLimit"})
 
 
 def strip_hidden_tests(source: str, begin: str = BEGIN, end: str = END) -> tuple[str, bool]:
@@ -68,10 +83,21 @@ class HideHiddenTests(Preprocessor):
         if removed:
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error":
-                    # The message may quote the hidden test too: keep only the error's name.
-                    output["evalue"] = "a hidden test failed"
-                    output["traceback"] = [
-                        f"{output.get('ename', 'Error')}: a hidden test failed "
-                        "(details withheld: they would show the test)"
-                    ]
+                    withhold_details(output)
         return cell, resources
+
+
+def withhold_details(output: NotebookNode) -> None:
+    """Reduce the error output of a cell with hidden tests to what may be shown."""
+    ename = output.get("ename", "Error")
+    if ename == HINT_ENAME:
+        output["traceback"] = [f"A hidden test failed: {output.get('evalue', '')}"]
+    elif ename in EXECUTOR_ERRORS:
+        output["traceback"] = [f"{ename}: {output.get('evalue', '')}"]
+    elif ename == "KeyboardInterrupt":  # the executor's interrupt at the time limit
+        output["evalue"] = "the cell was interrupted at its time limit"
+        output["traceback"] = [f"{ename}: {output['evalue']}"]
+    else:
+        # The message may quote the hidden test too: keep only the error's name.
+        output["evalue"] = "a hidden test failed"
+        output["traceback"] = [f"{ename}: a hidden test failed (details withheld: they would show the test)"]

@@ -18,8 +18,10 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
+from .hangdump import HangDump, add_stdout
 from .settings import EVENTS_ENV, PIDS_CGROUP_ENV
 from .staging import grade_id
+from .strays import StrayReport
 from .transport import use_ipc_transport
 
 __all__ = ["ResilientExecute"]
@@ -69,7 +71,7 @@ def _zeroed_by_stderr(cell: NotebookNode) -> bool:
     return any(out.get("output_type") == "stream" and out.get("name") == "stderr" for out in cell.get("outputs", []))
 
 
-class ResilientExecute(Execute):
+class ResilientExecute(HangDump, StrayReport, Execute):
     """nbgrader's Execute, but a dead or unresponsive kernel costs one cell, not the notebook.
 
     nbgrader 0.9.6 drops a whole submission when the kernel dies (``os._exit``,
@@ -86,6 +88,11 @@ class ResilientExecute(Execute):
 
     Each such event is appended as one JSON line to the file named by the
     environment variable ``CONCURRENCY_LAB_GRADER_EVENTS`` (:data:`~.settings.EVENTS_ENV`), for the report.
+
+    What the student learns from it: a cell stopped at the timeout shows, on
+    stdout, where each of its threads was in the student's code
+    (:class:`~.hangdump.HangDump`), and each cell that left processes running
+    names them and how many the grader stopped (:class:`~.strays.StrayReport`).
 
     Kernels talk over Unix sockets where there are any (see
     :func:`~.transport.use_ipc_transport`), and a kernel that fails to start is started
@@ -146,6 +153,11 @@ class ResilientExecute(Execute):
             if self._pids_limit_hits() > hits or _refused_a_process(cell):
                 killed = self._kill_kernel_children()
                 self._report(cell, index, f"hit the process limit; {killed} processes killed", resources)
+                add_stdout(
+                    cell,
+                    "Clean-up: this cell started more processes and threads than the grader allows, so the "
+                    f"system refused the next one; the grader stopped the {killed} processes it had started.",
+                )
         except (DeadKernelError, CellTimeoutError) as error:
             reason = (
                 "the kernel died"

@@ -17,7 +17,13 @@ KERNEL-ARGV...``. Before it replaces itself with the kernel, :func:`main`
 * limits the address space to ``CONCURRENCY_LAB_MEMORY_BYTES`` (RLIMIT_AS,
   per process) so a memory hog gets a ``MemoryError``;
 * limits processes with RLIMIT_NPROC to ``CONCURRENCY_LAB_MAX_PROCS`` when not
-  root (root ignores RLIMIT_NPROC; the cgroup covers root).
+  root (root ignores RLIMIT_NPROC; the cgroup covers root). RLIMIT_NPROC counts
+  every process of a user, so a fork bomb in one kernel would also stop every
+  other kernel of the same grader. Since Linux 5.14 the count is kept per user
+  namespace, so the kernel first enters a user namespace of its own
+  (:func:`enter_user_namespace`; no privilege needed where unprivileged user
+  namespaces are allowed), and the cap holds its own processes only. Where it
+  cannot, the cap is added to what the user already runs, as before.
 
 The variable names are in :mod:`.settings`.
 """
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import json
 import multiprocessing.util
 import os
@@ -43,16 +50,60 @@ from .settings import (
     MAX_PROCS_ENV,
     MEMORY_ENV,
     PIDS_CGROUP_ENV,
+    USER_PROCS_ENV,
     WORK,
     GradeSettings,
 )
 
-__all__ = ["apply_limits", "children_now", "kill_strays", "main", "setup_worker", "student_processes"]
+__all__ = [
+    "apply_limits",
+    "children_now",
+    "enter_user_namespace",
+    "kill_strays",
+    "main",
+    "setup_worker",
+    "student_processes",
+]
 
 _WORKER: dict[str, object] = {}
 
 
 # -- the kernel launcher: runs in the kernel's process, before the kernel.
+
+CLONE_NEWUSER = 0x10000000
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w", encoding="ascii") as handle:
+        handle.write(text)
+
+
+def enter_user_namespace() -> bool:
+    """Move this process into a new user namespace, its uid and gid mapped to themselves.
+
+    Files, sockets and ``os.getuid()`` look the same inside; what changes is
+    that RLIMIT_NPROC counts only the processes of this namespace. Call it
+    while the process has one thread (before any thread starts); children
+    inherit the namespace.
+
+    Returns:
+        True if the process is now in a new user namespace; False where the
+        system does not allow it (not Linux, user namespaces disabled, a seccomp
+        filter), and the process is unchanged.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    uid, gid = os.getuid(), os.getgid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWUSER) != 0:
+        code = ctypes.get_errno()
+        if code in (errno.EPERM, errno.EINVAL, errno.ENOSPC, errno.EUSERS, errno.ENOSYS):
+            return False
+        raise OSError(code, os.strerror(code))
+    _write("/proc/self/uid_map", f"{uid} {uid} 1\n")
+    _write("/proc/self/setgroups", "deny\n")  # required before an unprivileged gid_map
+    _write("/proc/self/gid_map", f"{gid} {gid} 1\n")
+    return True
 
 
 def apply_limits(environ: Mapping[str, str] | None = None) -> list[str]:
@@ -70,8 +121,12 @@ def apply_limits(environ: Mapping[str, str] | None = None) -> list[str]:
         applied.append(f"address space {memory} bytes")
     procs = int(environ.get(MAX_PROCS_ENV, "0") or 0)
     if procs > 0 and os.getuid() != 0:
+        if enter_user_namespace():
+            applied.append(f"processes {procs} (its own user namespace)")
+        else:
+            procs += int(environ.get(USER_PROCS_ENV, "0") or 0)
+            applied.append(f"processes {procs} (all of the user's)")
         resource.setrlimit(resource.RLIMIT_NPROC, (procs, procs))
-        applied.append(f"processes {procs}")
     return applied
 
 
@@ -175,7 +230,8 @@ def setup_worker(settings: GradeSettings) -> None:
     if group is not None:
         os.environ[PIDS_CGROUP_ENV] = str(group)
     elif settings.max_pids > 0 and os.getuid() != 0:
-        os.environ[MAX_PROCS_ENV] = str(_own_process_count() + settings.max_pids)
+        os.environ[MAX_PROCS_ENV] = str(settings.max_pids)
+        os.environ[USER_PROCS_ENV] = str(_own_process_count())
     if settings.memory_bytes > 0:
         os.environ[MEMORY_ENV] = str(settings.memory_bytes)
     _WORKER["root"] = str(settings.root)
@@ -247,21 +303,31 @@ def student_processes(before: frozenset[tuple[int, float]] = frozenset()) -> dic
     return found
 
 
-def kill_strays(before: frozenset[tuple[int, float]] = frozenset()) -> int:
-    """Kill every process a student's kernels left behind (:func:`student_processes`); return the count."""
+def kill_strays(before: frozenset[tuple[int, float]] = frozenset()) -> list[str]:
+    """Kill every process a student's kernels left behind (:func:`student_processes`).
+
+    Returns:
+        The processes that were still running, as ``pid N (command)``; zombies
+        (already dead, only waiting to be reaped) are reaped but not counted.
+    """
     import psutil
 
-    victims: dict[int, Any] = {}
+    from .strays import describe
+
+    victims: dict[int, str] = {}
     for _ in range(5):  # forks may race the kill: sweep until nothing is left
         found = student_processes(before)
         if not found:
             break
-        for proc in found.values():
-            with contextlib.suppress(psutil.NoSuchProcess):
+        for pid, proc in found.items():
+            try:
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    victims.setdefault(pid, describe(pid, " ".join(proc.cmdline())))
                 proc.send_signal(signal.SIGKILL)
+            except psutil.Error:
+                pass
         psutil.wait_procs(list(found.values()), timeout=5)  # reaps our own and adopted children
-        victims.update(found)
-    return len(victims)
+    return list(victims.values())
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ __all__ = [
     "MIB",
     "PIDS_CGROUP_ENV",
     "RUNTIME_FILES",
+    "SANITIZE_PREPROCESSORS",
+    "USER_PROCS_ENV",
     "WORK",
     "GradeSettings",
     "default",
@@ -41,8 +43,12 @@ MIB = 1024**2
 PIDS_CGROUP_ENV = "CONCURRENCY_LAB_PIDS_CGROUP"
 #: Address-space limit per kernel process, in bytes (RLIMIT_AS).
 MEMORY_ENV = "CONCURRENCY_LAB_MEMORY_BYTES"
-#: Process limit (RLIMIT_NPROC) where no pids cgroup could be made and the grader is not root.
+#: Process limit (RLIMIT_NPROC) where no pids cgroup could be made and the grader is not root. The
+#: kernel counts it in a user namespace of its own, so the cap holds that kernel's processes only.
 MAX_PROCS_ENV = "CONCURRENCY_LAB_MAX_PROCS"
+#: The processes the grader's user ran when the worker started: added to the limit where a kernel
+#: cannot have a user namespace of its own (RLIMIT_NPROC then counts all of the user's processes).
+USER_PROCS_ENV = "CONCURRENCY_LAB_USER_PROCS"
 #: A file that :class:`~.resilientexecute.ResilientExecute` appends one JSON line to per kernel event.
 EVENTS_ENV = "CONCURRENCY_LAB_GRADER_EVENTS"
 #: Set to "1" in every grading kernel's environment (by the grader's kernelspec), and so
@@ -69,6 +75,18 @@ AUTOGRADE_PREPROCESSORS: tuple[str, ...] = (
     "nbgrader.preprocessors.LimitOutput",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+)
+
+#: The preprocessors ``nbgrader autograde`` runs first, to make a submission gradable:
+#: nbgrader's own list, but with :class:`~.restorecells.RestoreCells` for
+#: ``OverwriteCells``, so deleted test cells and read-only cells go back where they
+#: sat (nbgrader's own raises ``KeyError`` for a test cell after a read-only cell).
+SANITIZE_PREPROCESSORS: tuple[str, ...] = (
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "concurrency_lab.grading.restorecells.RestoreCells",
     "nbgrader.preprocessors.CheckCellMetadata",
 )
 
