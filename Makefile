@@ -15,7 +15,7 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 NBVAL_TIMEOUT ?= 60
 JOBS ?= 2
 
-.PHONY: install lab test test-unprivileged unit notebook-tests grading e2e repo notebooks release grade grade-bench bench asyncio-bench clean
+.PHONY: install lab test test-unprivileged unit notebook-tests grading e2e repo notebooks load-proof release grade grade-bench bench asyncio-bench clean
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Concurrency Lab needs Python 3.11 or newer (nbgrader 0.9.6 does); found " + sys.version.split()[0])'
@@ -41,6 +41,7 @@ test: install
 	$(NBVAL_COPY)
 	$(PYTEST) --nbval-lax tests .build/nbval/source/day3
 	CONCURRENCY_LAB_QUICK=1 $(PYTEST) --nbval --nbval-sanitize-with tests/sanitize.cfg .build/nbval/notebooks
+	$(if $(ALLOW_ROOT),$(MAKE) --no-print-directory test-unprivileged,)
 
 # The grading tests that only mean something for a normal user, as most instructors grade:
 # root ignores RLIMIT_NPROC, so only a normal user shows that a fork bomb stays in its own
@@ -67,6 +68,12 @@ e2e: install
 repo: install
 	$(PYTEST) -m repo tests
 
+# The judgement tests' right answers (tests/notebooks/conftest.py) while burner processes
+# keep every core busy (tests/busy.py): a grade must not depend on the load. The last line
+# says how much CPU the burners got, with the load average and the machine line.
+load-proof: install
+	CONCURRENCY_LAB_RIGHT_ANSWERS=1 $(PY) tests/busy.py -- $(PYTEST) tests/notebooks
+
 # nbval alone: strict on the companion notebooks, lax on the source notebooks.
 notebooks: install
 	$(NBVAL_COPY)
@@ -84,7 +91,8 @@ release: install
 grade: install
 	$(PY) -m concurrency_lab.grading --assignment day3 --jobs $(JOBS) $(if $(FORCE),--force,) $(GRADE_ARGS)
 
-# Times 20 submissions: plain sequential `nbgrader autograde` against the grader with JOBS workers.
+# Times 20 submissions in one run: plain sequential `nbgrader autograde`, the grader with JOBS
+# workers, and the grader on a Dask cluster of JOBS workers (started here); prints the ratios.
 grade-bench: install
 	$(PY) -m concurrency_lab.grading.bench --students 20 --jobs $(JOBS)
 
@@ -100,3 +108,49 @@ asyncio-bench: install
 
 clean:
 	rm -rf .build .pytest_cache gradebook.db
+
+# ---------------------------------------------------------------------------
+# A class on one machine: JupyterHub (PAM log-in, real Unix accounts) + nbgrader's exchange.
+# Run these as root. See README "For instructors" and class/classctl.py.
+#   make class-setup STUDENTS=alice,bob [INSTRUCTOR=instructor] [PASSWORDS=file]   accounts, exchange, venv
+#   make class                                       JupyterHub on 127.0.0.1:$(CLASS_PORT) (Ctrl-C stops it)
+#   make class-stop                                  stops it (data is kept; `make class` starts it again)
+#   make class-release / class-collect / class-grade / class-return     the instructor's loop, in order
+CLASS_ROOT ?= /opt/concurrency-lab
+CLASS_PORT ?= 8000
+INSTRUCTOR ?= instructor
+STUDENTS ?=
+ASSIGNMENT ?= day3
+CLASSCTL = /usr/bin/python3 class/classctl.py --root $(CLASS_ROOT)
+AS_INSTRUCTOR = $(CLASSCTL) as-instructor --
+
+.PHONY: class class-setup class-stop class-release class-collect class-grade class-return
+
+class-setup:
+	$(CLASSCTL) setup --instructor $(INSTRUCTOR) --students "$(STUDENTS)" --port $(CLASS_PORT) $(if $(PASSWORDS),--passwords $(PASSWORDS),)
+
+# Runs the set-up first when STUDENTS is given; then JupyterHub in the foreground.
+class: $(if $(STUDENTS),class-setup,)
+	$(CLASSCTL) hub
+
+class-stop:
+	$(CLASSCTL) stop
+
+# 1. Release: the student version, then into the exchange (again after a fix: students' fetched copies stay).
+class-release:
+	$(AS_INSTRUCTOR) nbgrader generate_assignment $(ASSIGNMENT) --force
+	$(AS_INSTRUCTOR) nbgrader release_assignment $(ASSIGNMENT) --force
+
+# 2. Collect: each student's latest submission (a newer one replaces an older one already collected).
+class-collect:
+	$(AS_INSTRUCTOR) nbgrader collect $(ASSIGNMENT) --update
+
+# 3. Grade: `make grade` (the course's grader) as the instructor, in the course folder, with the class venv.
+# (-o: the class venv is built by class-setup, not by make install.)
+class-grade:
+	$(MAKE) -o $(BIN)/.installed grade PY="$(AS_INSTRUCTOR) python"
+
+# 4. Return: feedback without hidden tests, then into the exchange for students' Fetch Feedback.
+class-return:
+	$(AS_INSTRUCTOR) nbgrader generate_feedback $(ASSIGNMENT) --force
+	$(AS_INSTRUCTOR) nbgrader release_feedback $(ASSIGNMENT)

@@ -33,6 +33,11 @@ c.IncludeHeaderFooter.header = str(ROOT / "source" / "header.ipynb")
 # A cell that runs longer than this (seconds) is interrupted and scored as an error.
 c.Execute.timeout = GradeSettings.timeout
 c.Execute.interrupt_on_timeout = True
+# When a notebook is done, stop its kernel at once (SIGKILL to its process group): every
+# output is saved by then. The graceful default asks the kernel to exit and waits; a kernel
+# that started a multiprocessing fork server does not exit until jupyter_client sends SIGTERM
+# after shutdown_wait_time / 2 = 2.5 s: 2.6 s per notebook instead of 0.1 s.
+c.Execute.shutdown_kernel = "immediate"
 
 # A kernel that dies (os._exit, a segfault) or ignores the timeout's interrupt
 # costs the student that cell, not the whole submission: restart, replay, go on.

@@ -5,7 +5,7 @@ same helper again in every cell. Each one only sets up a situation or
 watches what a student's function does; the checks stay in the test cells.
 
 - :func:`spin` and :func:`cpu_label` (01): busy the CPU, and classify a run
-  that really got a core.
+  that really got a core (or say, with :data:`TOO_BUSY`, that none did).
 - :func:`cpu_split_under_spawn` (04, 06): the CPU time spent in this process
   and in its children while a call runs.
 - :data:`DRAIN_BEFORE_JOIN` (05): the hint given when ``queue_map`` hangs.
@@ -28,6 +28,8 @@ from .hints import CallSpy
 
 __all__ = [
     "DRAIN_BEFORE_JOIN",
+    "NOT_JUDGED",
+    "TOO_BUSY",
     "CpuSplit",
     "OpenSpy",
     "cpu_label",
@@ -60,25 +62,49 @@ def spin(seconds: float, box: dict[str, float]) -> None:
     box["ratio"] = (time.process_time() - cpu) / (time.perf_counter() - wall)
 
 
-def cpu_label(classify: Callable[..., Any], run: Callable[[dict[str, float]], None], attempts: int = 20) -> Any:
+class _TooBusy:
+    def __repr__(self) -> str:
+        return "TOO_BUSY (no run got 70 % of a core: the machine was too busy to tell)"
+
+
+#: What :func:`cpu_label` returns when no run got enough of a core to decide anything.
+TOO_BUSY: Any = _TooBusy()
+#: What :func:`cpu_label` prints then (on stdout, which costs no points), so the feedback says so.
+NOT_JUDGED = "(not judged: no run of the computation got 70 % of a core; the machine was too busy to tell)"
+
+
+def cpu_label(
+    classify: Callable[..., Any],
+    run: Callable[[dict[str, float]], None],
+    attempts: int = 8,
+    budget: float = 15.0,
+) -> Any:
     """``classify(run, box)`` until a run is labelled cpu-bound or clearly was (>= 70 % of a core).
 
-    On a busy machine a computation may get less than half a core; such runs
-    decide nothing, so they are tried again, up to ``attempts`` times.
+    On a busy machine a computation may get less than half a core. By the rule
+    the students implement (CPU time at least half the wall time) such a run is
+    then *not* CPU-bound, so it decides nothing and is tried again, up to
+    ``attempts`` runs or ``budget`` seconds. If no run decides, the machine was
+    too busy to judge the label, and a test must not fail a right answer for
+    that: it prints :data:`NOT_JUDGED` and returns :data:`TOO_BUSY`.
 
     Args:
         classify: the function under test, called as ``classify(run, box)``.
         run: a computation that stores its CPU/wall ratio in ``box["ratio"]`` (see :func:`spin`).
 
     Returns:
-        The last label ``classify`` returned, whatever its type.
+        The label of the run that decided, whatever its type, or :data:`TOO_BUSY`.
     """
+    deadline = time.monotonic() + budget
     for _ in range(attempts):
         box: dict[str, float] = {}
         label = classify(run, box)
         if (type(label) is str and label == "cpu-bound") or box.get("ratio", 0.0) >= 0.7:
             return label
-    return label
+        if time.monotonic() > deadline:
+            break
+    print(NOT_JUDGED)
+    return TOO_BUSY
 
 
 class CpuSplit(NamedTuple, Generic[T]):

@@ -28,8 +28,16 @@ Routes::
     /missing     404
     /error       500
     /hang        never answers within a client's timeout (until shutdown)
+    /loop        302, redirects to itself forever (a client gives up: too many redirects)
 
 Any route takes ``?delay=SECONDS`` to override the latency of one request.
+
+Two more addresses of a :class:`PageServer` fail before any HTTP, so that a
+lesson or a test can show every way a download fails:
+:attr:`PageServer.refused_url` (nothing listens: the connection is refused)
+and :attr:`PageServer.connect_hang_url` (a port whose queue of pending
+connections is full, so a new connection is never accepted and the client's
+connect timeout runs out; on Linux and macOS).
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ import email.utils
 import multiprocessing
 import multiprocessing.connection
 import os
+import socket
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -142,6 +151,7 @@ class _Plan:
     body: bytes = b""
     ctype: str = "text/plain"
     hang: bool = False
+    location: str | None = None
 
 
 class _Server(ThreadingHTTPServer):
@@ -192,6 +202,11 @@ class _Routes:
     def hang_url(self) -> str:
         """An address that does not answer within any sensible client timeout."""
         return f"{self.url}/hang"
+
+    @property
+    def redirect_loop_url(self) -> str:
+        """An address that redirects to itself forever (``requests`` raises ``TooManyRedirects``)."""
+        return f"{self.url}/loop"
 
     def body(self, index: int) -> bytes:
         """The exact bytes that page ``index`` serves."""
@@ -257,6 +272,8 @@ class PageServer(_Routes):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self._stop_serving: asyncio.Event | None = None
+        self._closed_socket: socket.socket | None = None
+        self._full_sockets: list[socket.socket] = []
 
     # -- life cycle -----------------------------------------------------
     def start(self) -> PageServer:
@@ -264,6 +281,7 @@ class PageServer(_Routes):
         if self._thread is not None:
             raise RuntimeError("PageServer is already running")
         self._stopping.clear()
+        self._open_failing_ports()
         if self.mode == "asyncio":
             self._start_loop()
             return self
@@ -294,6 +312,41 @@ class PageServer(_Routes):
         self._thread = None
         self._loop = None
         self._bound_port = None
+        for sock in [self._closed_socket, *self._full_sockets]:
+            if sock is not None:
+                sock.close()
+        self._closed_socket = None
+        self._full_sockets = []
+
+    def _open_failing_ports(self) -> None:
+        # Bound but not listening: connecting is refused.
+        self._closed_socket = socket.socket()
+        self._closed_socket.bind((self._host, 0))
+        # Listening with the shortest queue, never accepting, and the queue filled by
+        # connections of our own: the kernel drops further connection requests.
+        full = socket.socket()
+        full.bind((self._host, 0))
+        full.listen(0)
+        self._full_sockets = [full]
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(full.getsockname())
+            self._full_sockets.append(filler)
+
+    @property
+    def refused_url(self) -> str:
+        """An address where nothing listens: the connection is refused (``ConnectionError``)."""
+        if self._closed_socket is None:
+            raise RuntimeError("PageServer is not running; use it in a with block")
+        return f"http://{self._host}:{self._closed_socket.getsockname()[1]}/page"
+
+    @property
+    def connect_hang_url(self) -> str:
+        """An address that never accepts the connection (``requests`` raises ``ConnectTimeout``)."""
+        if not self._full_sockets:
+            raise RuntimeError("PageServer is not running; use it in a with block")
+        return f"http://{self._host}:{self._full_sockets[0].getsockname()[1]}/page"
 
     def __enter__(self) -> PageServer:
         return self.start()
@@ -401,6 +454,8 @@ class PageServer(_Routes):
             return _Plan(self.hang_seconds, hang=True)
         if path == "/error":
             return _Plan(delay, HTTPStatus.INTERNAL_SERVER_ERROR, b"internal error\n")
+        if path == "/loop":
+            return _Plan(delay, HTTPStatus.FOUND, location="/loop?delay=0")
         prefix = "/pages/"
         if path.startswith(prefix) and path[len(prefix) :].isdigit():
             index = int(path[len(prefix) :])
@@ -494,7 +549,8 @@ class PageServer(_Routes):
             f"Server: ConcurrencyLab/1.0 asyncio\r\n"
             f"Date: {email.utils.formatdate(usegmt=True)}\r\n"
             f"Content-Type: {plan.ctype}; charset=ascii\r\n"
-            f"Content-Length: {len(plan.body)}\r\n\r\n"
+            + (f"Location: {plan.location}\r\n" if plan.location else "")
+            + f"Content-Length: {len(plan.body)}\r\n\r\n"
         )
         writer.write(head.encode("latin-1") + plan.body)
 
@@ -529,10 +585,14 @@ class PageServer(_Routes):
                     return  # close without an answer
                 if server._stopping.wait(plan.delay):
                     return
-                self._send(plan.status, plan.body, plan.ctype)
+                self._send(plan.status, plan.body, plan.ctype, plan.location)
 
-            def _send(self, status: HTTPStatus, body: bytes, ctype: str = "text/plain") -> None:
+            def _send(
+                self, status: HTTPStatus, body: bytes, ctype: str = "text/plain", location: str | None = None
+            ) -> None:
                 self.send_response(status)
+                if location:
+                    self.send_header("Location", location)
                 self.send_header("Content-Type", f"{ctype}; charset=ascii")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

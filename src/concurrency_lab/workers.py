@@ -25,6 +25,7 @@ __all__ = [
     "balanced_ranges",
     "count_primes",
     "is_prime",
+    "sleep_then",
     "timed_count_primes",
     "timed_fetch",
 ]
@@ -103,6 +104,20 @@ def balanced_ranges(limit: int, parts: int) -> list[tuple[int, int]]:
     stop = limit + 1
     cuts = [0] + [round(stop * (k / parts) ** (2 / 3)) for k in range(1, parts)] + [stop]
     return [(a, b) for a, b in zip(cuts, cuts[1:])]
+
+
+def sleep_then(task: tuple[float, object]) -> object:
+    """Wait, then return the outcome, or raise it if it is an exception.
+
+    Args:
+        task: ``(seconds, outcome)``. A test maps it over several tasks to make
+            one result, or one exception, arrive later than the ones after it.
+    """
+    seconds, outcome = task
+    time.sleep(seconds)
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
 
 
 def timed_count_primes(bounds: tuple[int, int], kind: str = "process") -> tuple[int, TaskSpan]:

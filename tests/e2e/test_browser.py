@@ -69,11 +69,23 @@ def lab(tmp_path_factory):
         "JUPYTERLAB_WORKSPACES_DIR": str(course / ".workspaces"),
     }
     proc = subprocess.Popen(
-        [str(BIN / "jupyter"), "lab", "--no-browser", "--allow-root", f"--port={port}",
-         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={course}", "--LabApp.expose_app_in_browser=True",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(BIN / "jupyter"),
+            "lab",
+            "--no-browser",
+            "--allow-root",
+            f"--port={port}",
+            "--ServerApp.ip=127.0.0.1",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={course}",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        cwd=course,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -101,9 +113,15 @@ def page(request):
         browser = pw.chromium.launch(
             executable_path=str(CHROMIUM),
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         yield page
@@ -150,10 +168,7 @@ def test_release_threads_errors_only_in_answer_cells(lab, page):
     first_answer = min(nb.cells.index(c) for c in answers)
     answer_prompts = {f"In[{c.execution_count}]" for c in answers if c.execution_count}
     assert len(answer_prompts) == len(answers), "run all did not reach every answer cell"
-    errored = [
-        (i, c) for i, c in enumerate(nb.cells)
-        if any(o.output_type == "error" for o in c.get("outputs", []))
-    ]
+    errored = [(i, c) for i, c in enumerate(nb.cells) if any(o.output_type == "error" for o in c.get("outputs", []))]
     assert errored, "running the unsolved notebook raised nothing"
     for index, cell in errored:
         errors = [o for o in cell.outputs if o.output_type == "error"]

@@ -33,7 +33,10 @@ def test_make_lab_serves_lab_and_the_start_here_notebook(tmp_path):
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path), "JUPYTER_CONFIG_DIR": str(tmp_path)}
     proc = subprocess.Popen(
         ["make", "--no-print-directory", "lab", f"VENV={VENV}", f"LAB_ARGS={args}"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
@@ -48,9 +51,7 @@ def test_make_lab_serves_lab_and_the_start_here_notebook(tmp_path):
                 time.sleep(0.3)
         assert page is not None, "JupyterLab did not start within 60 s"
         assert page.status_code == 200 and "JupyterLab" in page.text
-        contents = requests.get(
-            f"{base}/api/contents/notebooks/00-start-here.ipynb?token={token}", timeout=10
-        )
+        contents = requests.get(f"{base}/api/contents/notebooks/00-start-here.ipynb?token={token}", timeout=10)
         assert contents.status_code == 200
         assert contents.json()["type"] == "notebook"
     finally:

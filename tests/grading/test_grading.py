@@ -163,3 +163,32 @@ def test_nbval_and_test_kernels_use_unix_sockets(tmp_path):
     nbformat.write(nb, tmp_path / "transport.ipynb")
     nb, _ = run_notebook(tmp_path / "transport.ipynb", tmp_path / "run")
     assert nb.cells[0].outputs[0]["text"] == "ipc\n"
+
+
+def test_a_test_cell_zeroed_by_stderr_says_so(tmp_path, monkeypatch):
+    """A passing test cell that wrote to stderr is told why it scores 0, in the cell and in the report."""
+    from nbgrader.utils import determine_grade
+
+    events = tmp_path / "events.jsonl"
+    monkeypatch.setenv(EVENTS_ENV, str(events))
+
+    def test_cell(grade_id: str, source: str) -> nbformat.NotebookNode:
+        cell = nbformat.v4.new_code_cell(source)
+        cell.metadata["nbgrader"] = {"grade": True, "grade_id": grade_id, "points": 1, "solution": False}
+        return cell
+
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            test_cell("noisy", "import sys\nprint('debugging', file=sys.stderr)\nassert 1 + 1 == 2"),
+            test_cell("quiet", "print('fine')\nassert 1 + 1 == 2"),
+            test_cell("failing", "import sys\nprint('why', file=sys.stderr)\nassert 1 + 1 == 3"),
+        ]
+    )
+    executor = ResilientExecute(kernel_name="python3", timeout=30, startup_timeout=30)
+    nb, _ = executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    noisy, quiet, failing = nb.cells
+    assert noisy.outputs[0]["text"].startswith("[grader] 0 points because of output on stderr")
+    assert [determine_grade(cell)[0] for cell in nb.cells] == [0, 1, 0]
+    assert not any("[grader]" in out.get("text", "") for cell in (quiet, failing) for out in cell.outputs)
+    reported = [json.loads(line) for line in events.read_text().splitlines()]
+    assert [(e["grade_id"], e["reason"]) for e in reported] == [("noisy", "0 points because of output on stderr")]

@@ -1,40 +1,89 @@
-"""Processes a cell leaves running are stopped when the notebook ends, and named in that cell's output."""
+"""The clean-up after a student kills what the student's kernel started, and nothing of the worker's own."""
 
 from __future__ import annotations
 
-import re
+import json
+import subprocess
+import sys
+import textwrap
 
-import nbformat
 import psutil
 
-from concurrency_lab.grading.strays import StrayReport
-from nbtools import IpcNotebookClient
+# Runs in a process of its own, which becomes a child subreaper like a grading worker.
+WORKER = textwrap.dedent(
+    """
+    import ctypes, json, os, subprocess, sys, time
+    from concurrency_lab.grading.sandbox import children_now, kill_strays
+    from concurrency_lab.grading.settings import KERNEL_MARKER_ENV as MARKER_ENV
 
-LEAVES_TWO = """import multiprocessing, subprocess, time
-worker = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(120,))
-worker.start()
-shell = subprocess.Popen(["sleep", "120"])
-print(worker.pid, shell.pid)"""
+    ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER, as the grader's workers are
+    own = subprocess.Popen(["sleep", "120"])  # the worker's own child (Dask's), born before grading
+    time.sleep(0.05)
+    before = children_now()
+    pids = sys.argv[1]
+    kernel = subprocess.Popen([sys.executable, "-c", sys.argv[2], pids], env={**os.environ, MARKER_ENV: "1"},
+                              start_new_session=True)  # as jupyter_client starts kernels
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (os.path.exists(pids) and len(open(pids).read().split()) == 2):
+        time.sleep(0.05)
+    late_own = subprocess.Popen(["sleep", "120"], env={})  # another of the worker's own, unmarked
+    killed = kill_strays(before)
+    print(json.dumps({"own": own.pid, "late_own": late_own.pid, "kernel": kernel.pid,
+                      "students": open(pids).read().split(), "killed": killed}))
+    sys.stdout.flush()
+    time.sleep(120)
+    """
+)
 
-CLEAN = """import multiprocessing, time
-done = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(0,))
-done.start()
-done.join()
-print("joined")"""
+# The student's kernel: a child that empties its environment, and a double-forked
+# grandchild that empties it too (its parent exits, so the subreaper adopts it).
+KERNEL = textwrap.dedent(
+    """
+    import os, subprocess, sys, time
+    child = subprocess.Popen(["sleep", "120"], env={})
+    read, write = os.pipe()
+    middle = os.fork()
+    if middle == 0:
+        if os.fork() == 0:
+            os.write(write, str(os.getpid()).encode())
+            os.execve("/bin/sleep", ["sleep", "120"], {})
+        os._exit(0)
+    os.waitpid(middle, 0)
+    orphan = os.read(read, 32).decode()
+    with open(sys.argv[1] + ".tmp", "w") as handle:
+        handle.write(f"{child.pid} {orphan}")
+    os.replace(sys.argv[1] + ".tmp", sys.argv[1])
+    time.sleep(120)
+    """
+)
 
 
-class Client(StrayReport, IpcNotebookClient):
-    """nbclient with the clean-up report, on Unix sockets."""
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
-def test_the_cell_that_left_processes_running_names_them_and_they_are_stopped(tmp_path):
-    """Two strays of the first cell are reported there, and killed; the clean cell gets no report."""
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(LEAVES_TWO), nbformat.v4.new_code_cell(CLEAN)])
-    Client(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    pids = [int(pid) for pid in nb.cells[0].outputs[0].text.split()]
-    report = nb.cells[0].outputs[-1].text
-    assert report.startswith("Clean-up: this cell left 2 processes running after it returned: pid ")
-    assert set(map(int, re.findall(r"pid (\d+)", report))) == set(pids)
-    assert "sleep 120" in report and report.rstrip().endswith("The grader stopped them.")
-    assert [out.text for out in nb.cells[1].outputs] == ["joined\n"]
-    assert not [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+def test_kills_the_kernels_processes_and_spares_the_workers_own(tmp_path):
+    """The kernel, its env-less child and its adopted orphan die; the worker's own children live."""
+    worker = subprocess.Popen(
+        [sys.executable, "-c", WORKER, str(tmp_path / "pids"), KERNEL],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert worker.stdout is not None
+        report = json.loads(worker.stdout.readline())
+        students = [report["kernel"], *map(int, report["students"])]
+        assert len(report["killed"]) == 3, report
+        assert [pid for pid in students if _alive(pid)] == []
+        assert _alive(report["own"]) and _alive(report["late_own"]), "the worker's own processes were killed"
+    finally:
+        for proc in [worker, *psutil.Process(worker.pid).children(recursive=True)]:
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+        worker.wait(timeout=30)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from concurrency_lab.fixtures import NOT_JUDGED
 from nbtools import SOURCE, Case, judge
 
 NOTEBOOK = SOURCE / "01-concurrency-basics.ipynb"
@@ -26,7 +27,7 @@ AMDAHL_TESTS = {"test_amdahl_returns_float", "test_amdahl_values", "test_amdahl_
 
 # -- other correct answers ------------------------------------------------------------------
 
-CLASSIFY_RUSAGE = '''
+CLASSIFY_RUSAGE = """
 import resource
 
 
@@ -41,9 +42,9 @@ def classify_workload(func, *args):
     if 2 * cpu >= wall:
         return "cpu-bound"
     return "io-bound"
-'''
+"""
 
-CLASSIFY_OS_TIMES = '''
+CLASSIFY_OS_TIMES = """
 from contextlib import contextmanager
 
 
@@ -62,9 +63,9 @@ def classify_workload(func, *args):
         func(*args)
     ratio = box["cpu"] / box["wall"] if box["wall"] > 0 else 0.0
     return "io-bound" if ratio < 0.5 else "cpu-bound"
-'''
+"""
 
-AMDAHL_INTEGRAL = '''
+AMDAHL_INTEGRAL = """
 import numbers
 
 
@@ -75,9 +76,9 @@ def amdahl_speedup(parallel_fraction, workers):
     if n < 1 or p < 0 or p > 1:
         raise ValueError(f"out of range: parallel_fraction={p!r}, workers={n!r}")
     return n / (n * (1 - p) + p)
-'''
+"""
 
-AMDAHL_COLLECTED = '''
+AMDAHL_COLLECTED = """
 def amdahl_speedup(parallel_fraction, workers):
     problems = []
     if not 0.0 <= float(parallel_fraction) <= 1.0:
@@ -88,7 +89,7 @@ def amdahl_speedup(parallel_fraction, workers):
         raise ValueError("; ".join(problems))
     serial = 1.0 - parallel_fraction
     return float(1.0 / (serial + parallel_fraction / int(workers)))
-'''
+"""
 
 # -- wrong answers --------------------------------------------------------------------------
 
@@ -142,5 +143,9 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_hidden_tests_judge_answers(case, tmp_path):
-    """Right answers pass every test cell; each wrong answer fails exactly the cells meant to catch it."""
-    judge(NOTEBOOK, case, tmp_path, CLASSIFY_TESTS | AMDAHL_TESTS)
+    """Right answers pass every test cell; each wrong answer fails exactly the cells meant to catch it.
+
+    On a machine too busy to give a computation 70 % of a core, a CPU-bound check cannot judge the
+    label: it says so and passes, for a wrong answer too (a right one must never lose points to load).
+    """
+    judge(NOTEBOOK, case, tmp_path, CLASSIFY_TESTS | AMDAHL_TESTS, not_judged=NOT_JUDGED)

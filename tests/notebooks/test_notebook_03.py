@@ -28,7 +28,7 @@ TRANSFER_TESTS = {
 
 # -- other correct answers ------------------------------------------------------------------
 
-COUNTER_ACQUIRE_RELEASE = '''
+COUNTER_ACQUIRE_RELEASE = """
 class SafeCounter:
     def __init__(self):
         self.count = 0
@@ -45,9 +45,9 @@ class SafeCounter:
     @property
     def value(self):
         return self.count  # reading one int is atomic
-'''
+"""
 
-COUNTER_RLOCK_CELL = '''
+COUNTER_RLOCK_CELL = """
 class SafeCounter:
     def __init__(self):
         self._cell = [0]
@@ -62,9 +62,9 @@ class SafeCounter:
     def value(self):
         with self._lock:
             return int(self._cell[0])
-'''
+"""
 
-TRANSFER_BY_ID = '''
+TRANSFER_BY_ID = """
 def transfer(source, target, amount):
     if source is target or not amount > 0:
         raise ValueError("bad transfer")
@@ -79,7 +79,7 @@ def transfer(source, target, amount):
     finally:
         locks[1].release()
         locks[0].release()
-'''
+"""
 
 TRANSFER_TRY_LOCK = '''
 import random
@@ -183,6 +183,21 @@ def transfer(source, target, amount):
     first.lock.release()
 '''
 
+TRANSFER_ONE_BANK_LOCK = '''
+BANK = threading.Lock()
+
+
+def transfer(source, target, amount):
+    """Wrong: one lock for all accounts; it never deadlocks, but holds neither account's lock."""
+    if amount <= 0 or source is target:
+        raise ValueError("bad transfer")
+    with BANK:
+        if source.balance < amount:
+            raise ValueError("insufficient funds")
+        source.balance -= amount
+        target.balance += amount
+'''
+
 ALL = COUNTER_TESTS | TRANSFER_TESTS
 CASES = [
     Case("reference solution"),
@@ -208,6 +223,11 @@ CASES = [
         "transfer that keeps its locks on failure",
         {TRANSFER: TRANSFER_LEAKS_LOCKS},
         must_fail={"test_transfer_rejects_bad_input", "test_transfer_never_overdraws"},
+    ),
+    Case(
+        "one lock for all accounts",
+        {TRANSFER: TRANSFER_ONE_BANK_LOCK},
+        must_fail={"test_transfer_moves_money"},
     ),
 ]
 

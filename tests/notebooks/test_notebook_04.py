@@ -22,9 +22,11 @@ PARALLEL_TESTS = {
     "test_parallel_counts_rejects_bad_input",
     "test_parallel_counts_in_child_processes",
     "test_parallel_counts_every_start_method",
+    "test_parallel_counts_processes",
 }
 ALL_TESTS = WORKER_TESTS | PARALLEL_TESTS
 IN_CHILDREN = {"test_parallel_counts_in_child_processes"}
+PROCESSES = {"test_parallel_counts_processes"}
 
 # -- other correct answers ------------------------------------------------------------------
 
@@ -52,7 +54,7 @@ def count_primes(start, stop):
     return segment.count(1)
 '''
 
-PARALLEL_EXECUTOR = r'''
+PARALLEL_EXECUTOR = r"""
 from concurrent.futures import ProcessPoolExecutor
 
 from concurrency_lab.workers import balanced_ranges
@@ -70,7 +72,7 @@ def parallel_prime_counts(limits, processes=2):
             starts, stops = zip(*balanced_ranges(limit, 2 * processes))
             result[limit] = sum(pool.map(primes_worker.count_primes, starts, stops))
     return result
-'''
+"""
 
 WORKER_WITH_QUEUE_HELPER = r'''
 %%writefile primes_worker.py
@@ -97,7 +99,7 @@ def count_many(queue, pieces):
         queue.put((start, count_primes(start, stop)))
 '''
 
-PARALLEL_PROCESS_QUEUE = r'''
+PARALLEL_PROCESS_QUEUE = r"""
 import numbers
 
 
@@ -125,49 +127,120 @@ def parallel_prime_counts(limits, processes=2):
     for worker in workers:
         worker.join()
     return {limit: sum(c for start, c in counts.items() if start <= limit) for limit in limits}
-'''
+"""
 
 # -- wrong answers --------------------------------------------------------------------------
 
-VALIDATION = '''
+VALIDATION = """
     limits = list(limits)
     for limit in limits:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
             raise ValueError(f"bad limit {limit!r}")
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
         raise ValueError(f"bad number of processes {processes!r}")
-'''
+"""
 
-PARALLEL_THREADS = '''
+PARALLEL_THREADS = (
+    '''
 from concurrent.futures import ThreadPoolExecutor
 
 
 def parallel_prime_counts(limits, processes=2):
-    """Wrong: threads share one GIL, so this counts on one core, in this kernel."""''' + VALIDATION + '''
+    """Wrong: threads share one GIL, so this counts on one core, in this kernel."""'''
+    + VALIDATION
+    + """
     result = {}
     with ThreadPoolExecutor(max_workers=processes) as pool:
         for limit in limits:
             ranges = balanced_ranges(limit, 2 * processes)
             result[limit] = sum(pool.map(lambda r: primes_worker.count_primes(*r), ranges))
     return result
+"""
+)
+
+PARALLEL_IN_PARENT = (
+    '''
+def parallel_prime_counts(limits, processes=2):
+    """Wrong: counts right here, one limit after another."""'''
+    + VALIDATION
+    + """
+    return {limit: primes_worker.count_primes(0, limit + 1) for limit in limits}
+"""
+)
+
+# Part A as its statement says, and no more: trial division, trying divisors only up to the square root.
+WORKER_SQRT = r'''
+%%writefile primes_worker.py
+"""Part A: trial division up to the square root."""
+import math
+
+
+def count_primes(start, stop):
+    count = 0
+    for n in range(max(start, 2), stop):
+        if all(n % d for d in range(2, math.isqrt(n) + 1)):
+            count += 1
+    return count
 '''
 
-PARALLEL_IN_PARENT = '''
+PARALLEL_CHECKS_LATE = '''
 def parallel_prime_counts(limits, processes=2):
-    """Wrong: counts right here, one limit after another."""''' + VALIDATION + '''
-    return {limit: primes_worker.count_primes(0, limit + 1) for limit in limits}
+    """Wrong: starts its pool before it checks the limits."""
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise ValueError(f"bad number of processes {processes!r}")
+    limits = list(limits)
+    with mp.Pool(processes) as pool:
+        for limit in limits:
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+                raise ValueError(f"bad limit {limit!r}")
+        return {
+            limit: sum(pool.starmap(primes_worker.count_primes, balanced_ranges(limit, 2 * processes)))
+            for limit in limits
+        }
 '''
+
+PARALLEL_DEFAULT_POOL = (
+    '''
+def parallel_prime_counts(limits, processes=2):
+    """Wrong: Pool() has one process per core, whatever `processes` says."""'''
+    + VALIDATION
+    + """
+    with mp.Pool() as pool:
+        return {
+            limit: sum(pool.starmap(primes_worker.count_primes, balanced_ranges(limit, 2 * processes)))
+            for limit in limits
+        }
+"""
+)
+
+PARALLEL_KEPT_POOL = (
+    '''
+POOLS = {}
+
+
+def parallel_prime_counts(limits, processes=2):
+    """Wrong: keeps a pool per process count for the next call, so its workers keep running."""'''
+    + VALIDATION
+    + """
+    if processes not in POOLS:
+        POOLS[processes] = mp.Pool(processes)
+    return {
+        limit: sum(POOLS[processes].starmap(primes_worker.count_primes, balanced_ranges(limit, 2 * processes)))
+        for limit in limits
+    }
+"""
+)
 
 PARALLEL_ONE_TASK_PER_LIMIT = (
     '''
 def parallel_prime_counts(limits, processes=2):
     """Wrong: each limit is one task, so a single limit keeps one process busy and the others idle."""'''
     + VALIDATION
-    + '''
+    + """
     with mp.Pool(processes) as pool:
         counts = pool.starmap(primes_worker.count_primes, [(0, limit + 1) for limit in limits])
     return dict(zip(limits, counts))
-'''
+"""
 )
 
 PARALLEL_FORK_NOTEBOOK_WORKER = (
@@ -179,7 +252,7 @@ def count_piece(piece):
 def parallel_prime_counts(limits, processes=2):
     """Wrong: picks fork, so a worker defined in this notebook reaches the processes; spawn cannot import it."""'''
     + VALIDATION
-    + '''
+    + """
     if not limits:
         return {}
     top = max(limits)
@@ -189,7 +262,7 @@ def parallel_prime_counts(limits, processes=2):
     with mp.get_context("fork").Pool(processes) as pool:
         counts = pool.map(count_piece, pieces)
     return {limit: sum(c for (_, stop), c in zip(pieces, counts) if stop <= limit + 1) for limit in limits}
-'''
+"""
 )
 
 CASES = [
@@ -207,6 +280,14 @@ CASES = [
     Case("primes counted in threads", {PARALLEL: PARALLEL_THREADS}, must_fail=IN_CHILDREN),
     Case("primes counted in the parent", {PARALLEL: PARALLEL_IN_PARENT}, must_fail=IN_CHILDREN),
     Case(
+        "square-root trial division, a pool started before the check",
+        {WORKER: WORKER_SQRT, PARALLEL: PARALLEL_CHECKS_LATE},
+        must_fail=PROCESSES,
+    ),
+    Case("Pool() whatever processes says", {PARALLEL: PARALLEL_DEFAULT_POOL}, must_fail=PROCESSES),
+    # Its workers are never joined, so their CPU time never reaches os.times(): in_child fails too.
+    Case("a pool kept for the next call", {PARALLEL: PARALLEL_KEPT_POOL}, must_fail=PROCESSES | IN_CHILDREN),
+    Case(
         "a single limit sent to one process as one task",
         {PARALLEL: PARALLEL_ONE_TASK_PER_LIMIT},
         must_fail=IN_CHILDREN,
@@ -218,11 +299,21 @@ CASES = [
     ),
 ]
 
+# What each of those must fail for: the rule it breaks.
+MESSAGES = {
+    "square-root trial division, a pool started before the check": "before it raised ValueError",
+    "Pool() whatever processes says": "worker processes were started: start at most",
+    "a pool kept for the next call": "still running after parallel_prime_counts returned",
+}
+
 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_hidden_tests_judge_answers(case, tmp_path):
     """Right answers pass every test cell; each wrong answer fails exactly the cells meant to catch it."""
-    nb, _ = judge(NOTEBOOK, case, tmp_path, ALL_TESTS)
+    nb, results = judge(NOTEBOOK, case, tmp_path, ALL_TESTS)
+    if case.name in MESSAGES:
+        output = results["test_parallel_counts_processes"].output
+        assert MESSAGES[case.name] in output, f"{case.name} failed for another reason:\n{output[-1500:]}"
     if not case.answers:
         printed = "".join(out.get("text", "") for cell in nb.cells for out in cell.get("outputs", []))
         assert "Can't get attribute 'square' on <module '__main__'" in printed

@@ -28,7 +28,7 @@ ALL_TESTS = {
 
 # -- another correct answer: one task queue per worker, dealt round robin ---------------------
 
-WORKER_PER_QUEUE = r'''
+WORKER_PER_QUEUE = r"""
 %%writefile queue_worker.py
 def serve(func, inbox, outbox):
     while True:
@@ -40,9 +40,9 @@ def serve(func, inbox, outbox):
             outbox.put((index, None, func(item)))
         except Exception as error:
             outbox.put((index, error, None))
-'''
+"""
 
-QUEUE_MAP_PER_QUEUE = r'''
+QUEUE_MAP_PER_QUEUE = r"""
 import queue_worker
 
 importlib.reload(queue_worker)
@@ -72,11 +72,11 @@ def queue_map(func, items, processes=2):
     if errors:
         raise errors[0]
     return [done[i][1] for i in range(len(items))]
-'''
+"""
 
 # -- wrong answers (they use the reference worker module) -------------------------------------
 
-START = r'''
+START = r"""
 import queue_worker
 
 importlib.reload(queue_worker)
@@ -97,32 +97,32 @@ def queue_map(func, items, processes=2):
         tasks.put(task)
     for _ in workers:
         tasks.put(None)
-'''
+"""
 
-COLLECT = r'''
+COLLECT = r"""
     answers = {}
     for _ in items:
         index, ok, value = results.get()
         answers[index] = (ok, value)
-'''
+"""
 
-FINISH = r'''
+FINISH = r"""
     for index in range(len(items)):
         if not answers[index][0]:
             raise answers[index][1]
     return [answers[index][1] for index in range(len(items))]
-'''
+"""
 
-JOIN = r'''
+JOIN = r"""
     for worker in workers:
         worker.join()
-'''
+"""
 
-TERMINATE = r'''
+TERMINATE = r"""
     for worker in workers:
         worker.terminate()
         worker.join()
-'''
+"""
 
 # Wrong: joins the workers before draining their results.
 QUEUE_MAP_JOINS_FIRST = START + JOIN + COLLECT + FINISH
@@ -140,6 +140,34 @@ RAISE_FIRST_IN_INPUT_ORDER = r"""
 """
 QUEUE_MAP_ARRIVAL_ORDER = START + ARRIVAL + JOIN + RAISE_FIRST_IN_INPUT_ORDER
 
+# Wrong: raises the first exception to arrive, not the first in input order.
+COLLECT_FIRST_ARRIVED = r"""
+    answers = {}
+    failure = None
+    for _ in items:
+        index, ok, value = results.get()
+        if not ok and failure is None:
+            failure = value
+        answers[index] = (ok, value)
+"""
+RAISE_FIRST_ARRIVED = r"""
+    if failure is not None:
+        raise failure
+    return [answers[index][1] for index in range(len(items))]
+"""
+QUEUE_MAP_FIRST_ARRIVED = START + COLLECT_FIRST_ARRIVED + JOIN + RAISE_FIRST_ARRIVED
+
+# Wrong: the try wraps the whole loop, so a worker stops at the first exception.
+WORKER_STOPS = r"""
+%%writefile queue_worker.py
+def work(func, tasks, results):
+    try:
+        for index, item in iter(tasks.get, None):
+            results.put((index, True, func(item)))
+    except Exception as error:
+        results.put((index, False, error))
+"""
+
 CASES = [
     Case("reference solution"),
     Case(
@@ -153,6 +181,16 @@ CASES = [
         must_fail={"test_queue_map_large_results"},
     ),
     Case(
+        "the first exception to arrive is raised",
+        {QUEUE_MAP: QUEUE_MAP_FIRST_ARRIVED},
+        must_fail={"test_queue_map_reraises_errors"},
+    ),
+    Case(
+        "a worker that stops at the first exception",
+        {WORKER: WORKER_STOPS},
+        must_fail={"test_queue_map_reraises_errors"},
+    ),
+    Case(
         "workers terminated instead of sentinels",
         {QUEUE_MAP: QUEUE_MAP_TERMINATES},
         must_fail={"test_queue_map_sentinel_shutdown"},
@@ -164,6 +202,12 @@ CASES = [
     ),
 ]
 
+# What those two must fail for: the rule each breaks.
+MESSAGES = {
+    "the first exception to arrive is raised": "raise the first exception in input order",
+    "a worker that stops at the first exception": "carries on with the next task",
+}
+
 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_hidden_tests_judge_answers(case, tmp_path):
@@ -173,5 +217,8 @@ def test_hidden_tests_judge_answers(case, tmp_path):
     assert time.monotonic() - started < 60, "a deadlocked answer must fail within the tests' time limit"
     if "joins before draining" in case.name:
         assert "did not return within 15 s" in results["test_queue_map_large_results"].output
+    if case.name in MESSAGES:
+        output = results["test_queue_map_reraises_errors"].output
+        assert MESSAGES[case.name] in output, f"{case.name} failed for another reason:\n{output[-1500:]}"
     if "arrived" in case.name:
         assert "in the order the workers finished them" in results["test_queue_map_input_order"].output

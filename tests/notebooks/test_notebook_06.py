@@ -26,7 +26,7 @@ ALL_TESTS = READ_TESTS | ANALYZE_TESTS
 
 # -- other correct answers ------------------------------------------------------------------
 
-READ_AS_COMPLETED = r'''
+READ_AS_COMPLETED = r"""
 def read_files(paths, max_workers=8, opener=open):
     def stats(path):
         try:
@@ -43,9 +43,9 @@ def read_files(paths, max_workers=8, opener=open):
         for future in as_completed(futures):
             results[futures[future]] = future.result()
     return results
-'''
+"""
 
-ANALYZE_THREADS_THEN_POOL = r'''
+ANALYZE_THREADS_THEN_POOL = r"""
 import multiprocessing
 
 
@@ -61,7 +61,7 @@ def analyze_corpus(paths, io_workers=8, cpu_workers=2, opener=open):
     with multiprocessing.Pool(cpu_workers) as pool:
         analyses = pool.map(corpus_analysis.analyze_text, texts)
     return dict(zip(paths, analyses))
-'''
+"""
 
 # -- wrong answers --------------------------------------------------------------------------
 
@@ -150,6 +150,38 @@ def analyze_corpus(paths, io_workers=8, cpu_workers=2, opener=open):
         return dict(zip(paths, pool.map(corpus_analysis.analyze_text, texts)))
 '''
 
+# Wrong: picks the forkserver start method for its process pool.
+ANALYZE_PICKS_FORKSERVER = r"""
+import multiprocessing
+
+
+def analyze_corpus(paths, io_workers=8, cpu_workers=2, opener=open):
+    paths = list(dict.fromkeys(paths))
+
+    def read(path):
+        with opener(path, "rb") as file:
+            return file.read().decode("utf-8")
+
+    context = multiprocessing.get_context("forkserver")
+    with ThreadPoolExecutor(io_workers) as readers, ProcessPoolExecutor(cpu_workers, mp_context=context) as analysts:
+        return dict(zip(paths, analysts.map(corpus_analysis.analyze_text, readers.map(read, paths))))
+"""
+
+# Wrong: ProcessPoolExecutor() has one process per core, whatever cpu_workers says.
+ANALYZE_IGNORES_CPU_WORKERS = r"""
+def analyze_corpus(paths, io_workers=8, cpu_workers=2, opener=open):
+    if io_workers < 1 or cpu_workers < 1:
+        raise ValueError("need at least one worker of each kind")
+    paths = list(dict.fromkeys(paths))
+
+    def read(path):
+        with opener(path, "rb") as file:
+            return file.read().decode("utf-8")
+
+    with ThreadPoolExecutor(io_workers) as readers, ProcessPoolExecutor() as analysts:
+        return dict(zip(paths, analysts.map(corpus_analysis.analyze_text, readers.map(read, paths))))
+"""
+
 CASES = [
     Case("reference solution"),
     Case(
@@ -169,13 +201,32 @@ CASES = [
         must_fail={"test_read_files_errors_are_results", "test_analyze_corpus_reads_with_threads"},
         breaks_check_it=True,  # its Check it cell reads a missing file
     ),
+    Case(
+        "Task 4 picks the forkserver start method",
+        {ANALYZE: ANALYZE_PICKS_FORKSERVER},
+        must_fail={"test_analyze_corpus_analyzes_in_processes"},
+    ),
+    Case(
+        "Task 4 ignores cpu_workers",
+        {ANALYZE: ANALYZE_IGNORES_CPU_WORKERS},
+        must_fail={"test_analyze_corpus_analyzes_in_processes"},
+    ),
 ]
+
+# What those two must fail for: the rule each breaks.
+MESSAGES = {
+    "Task 4 picks the forkserver start method": "used the forkserver start method",
+    "Task 4 ignores cpu_workers": "with cpu_workers=1,",
+}
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_hidden_tests_judge_answers(case, tmp_path):
     """Right answers pass every test cell; each wrong answer fails exactly the cells meant to catch it."""
-    judge(NOTEBOOK, case, tmp_path, ALL_TESTS)
+    _, results = judge(NOTEBOOK, case, tmp_path, ALL_TESTS)
+    if case.name in MESSAGES:
+        output = results["test_analyze_corpus_analyzes_in_processes"].output
+        assert MESSAGES[case.name] in output, f"{case.name} failed for another reason:\n{output[-1500:]}"
     assert sorted(p.name for p in (tmp_path / "corpus").iterdir())[:2] == ["doc_00.txt", "doc_01.txt"]
 
 

@@ -12,7 +12,8 @@ import pytest
 from nbtools import SOURCE, Case, judge
 
 USES_PROCESSES = [
-    p for p in sorted(SOURCE.glob("*.ipynb"))
+    p
+    for p in sorted(SOURCE.glob("*.ipynb"))
     if any(word in p.read_text() for word in ("multiprocessing", "ProcessPoolExecutor"))
 ]
 

@@ -21,7 +21,10 @@ FIXTURES = ROOT / "tests" / "grading" / "grader_course"  # the grader tests' own
 def _tracked(pattern: str) -> list[Path]:
     out = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", pattern],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     return sorted(ROOT / p for p in out if (ROOT / p).exists())
 
@@ -32,9 +35,21 @@ NOTEBOOKS = _tracked("*.ipynb")
 def test_ruff_passes_on_package_tests_and_notebooks():
     """`ruff check` is clean on the package, the tests and every notebook."""
     done = subprocess.run(
-        [str(BIN / "ruff"), "check", "--no-cache", "src", "tests", "notebooks", "source",
-         "nbgrader_config.py", "conftest.py"],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        [
+            str(BIN / "ruff"),
+            "check",
+            "--no-cache",
+            "src",
+            "tests",
+            "notebooks",
+            "source",
+            "nbgrader_config.py",
+            "conftest.py",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -45,7 +60,10 @@ def test_python_files_are_formatted():
     assert files
     done = subprocess.run(
         [str(BIN / "ruff"), "format", "--check", "--no-cache", *files],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -53,10 +71,7 @@ def test_python_files_are_formatted():
 def test_no_stray_or_untitled_notebooks():
     """Every notebook is named NN-topic (or is the header or a companion lab); none is Untitled."""
     assert NOTEBOOKS
-    stray = [
-        str(p.relative_to(ROOT)) for p in NOTEBOOKS
-        if not NAMED.match(p.name) and FIXTURES not in p.parents
-    ]
+    stray = [str(p.relative_to(ROOT)) for p in NOTEBOOKS if not NAMED.match(p.name) and FIXTURES not in p.parents]
     assert not stray, f"stray notebooks: {stray}"
     assert not [p for p in NOTEBOOKS if ".ipynb_checkpoints" in p.parts]
 

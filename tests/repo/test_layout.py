@@ -46,15 +46,15 @@ def test_every_requirement_is_pinned_and_explained():
 
 
 def test_readme_has_the_two_commands_and_ci_runs_the_test_one():
-    """README shows `make lab` and `make test`; .ci/run runs `make test` (after installing Chromium), then
-    `make test-unprivileged` (the tests a normal user must run: CI runs as root)."""
+    """README shows `make lab` and `make test`; .ci/run installs Chromium and PostgreSQL, then ends in `make test`."""
     readme = (ROOT / "README.md").read_text()
-    assert "make lab" in readme and "make test" in readme and "make test-unprivileged" in readme
+    assert "make lab" in readme and "make test" in readme
     run = (ROOT / ".ci" / "run").read_text().splitlines()
     commands = [line.strip() for line in run if line.strip() and not line.startswith("#")]
-    assert commands[-2:] == ["make test", "make test-unprivileged"]
-    assert sum("make" in c for c in commands) == 2
+    assert commands[-1] == "make test"
+    assert sum("make" in c for c in commands) == 1
     assert any("apt-get install" in c and "chromium" in c for c in commands)
+    assert any("apt-get install" in c and "postgresql" in c for c in commands)
 
 
 def test_make_targets_exist():

@@ -37,12 +37,25 @@ def test_cpu_label_tries_again_only_while_a_run_got_too_little_cpu():
     def busy(box):
         box["ratio"] = 0.9
 
-    assert fixtures.cpu_label(classify, starved, attempts=5) == "io-bound"
+    assert fixtures.cpu_label(classify, starved, attempts=5) is fixtures.TOO_BUSY
     assert len(calls) == 5
     calls.clear()
     assert fixtures.cpu_label(classify, busy) == "io-bound"
     assert len(calls) == 1
     assert fixtures.cpu_label(lambda run, box: "cpu-bound", starved) == "cpu-bound"
+
+
+def test_cpu_label_gives_up_after_its_time_budget():
+    """On a machine too busy to decide, cpu_label stops after `budget` seconds and says TOO_BUSY."""
+
+    def slow_starved(run, box):
+        time.sleep(0.05)
+        box["ratio"] = 0.2
+        return "io-bound"
+
+    start = time.monotonic()
+    assert fixtures.cpu_label(slow_starved, None, attempts=100, budget=0.2) is fixtures.TOO_BUSY
+    assert time.monotonic() - start < 1.0
 
 
 def test_cpu_split_under_spawn_counts_children_and_restores_the_start_method():

@@ -159,3 +159,24 @@ def test_port_is_free_after_stop():
         port = server.port
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.mark.parametrize("mode", ["threads", "asyncio"])
+def test_failing_addresses_raise_what_the_lesson_shows(mode):
+    """refused_url is refused, connect_hang_url times out connecting, /loop redirects forever."""
+    exceptions = requests.exceptions
+    with PageServer(pages=1, latency=0, mode=mode) as server:
+        with pytest.raises(exceptions.ConnectionError) as refused:
+            requests.get(server.refused_url, timeout=2)
+        assert not isinstance(refused.value, exceptions.Timeout)
+        start = time.perf_counter()
+        with pytest.raises(exceptions.ConnectTimeout):
+            requests.get(server.connect_hang_url, timeout=0.3)
+        assert time.perf_counter() - start >= 0.25
+        with pytest.raises(exceptions.TooManyRedirects):
+            requests.get(server.redirect_loop_url, timeout=2)
+        assert server.requests == 31  # the first request and requests' 30 redirects
+    with pytest.raises(RuntimeError):
+        _ = server.refused_url
+    with pytest.raises(RuntimeError):
+        _ = server.connect_hang_url

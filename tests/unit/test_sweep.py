@@ -141,8 +141,20 @@ def test_csv_has_exactly_the_columns_and_reads_back(quick_sweep, tmp_path):
     path = sweep.write_csv(rows, tmp_path / "out" / "speedups.csv")
     with open(path, newline="") as handle:
         lines = list(csv.reader(handle))
-    assert tuple(lines[0]) == sweep.COLUMNS == (
-        "workload", "kind", "workers", "median_s", "speedup", "ideal", "repeats", "cores", "python",
+    assert (
+        tuple(lines[0])
+        == sweep.COLUMNS
+        == (
+            "workload",
+            "kind",
+            "workers",
+            "median_s",
+            "speedup",
+            "ideal",
+            "repeats",
+            "cores",
+            "python",
+        )
     )
     assert len(lines) == len(rows) + 1
     back = sweep.read_csv(path)
@@ -180,7 +192,9 @@ def test_expected_speedups_are_checked():
     rows = [r for r in _synthetic_rows({1: 1.0, 8: 7.0}, {1: 1.0, 2: 1.9}) if r.workload == "download"]
     rows += [r for r in _synthetic_rows({1: 1.0, 8: 1.1}, {1: 1.0, 2: 1.7}) if r.workload == "primes"]
     assert [(value, met) for _, value, _, met in sweep.expected_speedups(rows)] == [
-        (7.0, False), (1.7, False), (1.1, True),
+        (7.0, False),
+        (1.7, False),
+        (1.1, True),
     ]
     assert all(value is None and not met for _, value, _, met in sweep.expected_speedups([]))
 
@@ -250,11 +264,9 @@ def test_plot_speedups_two_panels_with_ideal_and_fits(tmp_path):
 
 def test_plot_timelines_shares_time_within_a_workload():
     """One panel per run; the sequential run's end is marked on the other prime panels."""
+
     def spans(worker, n, length, pid=1, offset=0.0):
-        return [
-            TaskSpan(worker, str(i), offset + i * length, offset + (i + 1) * length, pid)
-            for i in range(n)
-        ]
+        return [TaskSpan(worker, str(i), offset + i * length, offset + (i + 1) * length, pid) for i in range(n)]
 
     runs = {
         sweep.Run("download", "threads", 2): spans("thread_0", 2, 0.1) + spans("thread_1", 2, 0.1),
@@ -277,8 +289,13 @@ def test_plot_timelines_shares_time_within_a_workload():
 
 def test_plot_timelines_draws_a_run_named_by_a_plain_title_alone():
     """A run keyed by a plain string is drawn on its own: no shared axis, no sequential mark."""
-    fig = charts.plot_timelines({"primes · sequential": [TaskSpan("MainThread", "a", 0.0, 1.0, 1)],
-                                 "primes · 2 threads": [TaskSpan("thread_0", "a", 0.0, 2.0, 1)]}, machine="m")
+    fig = charts.plot_timelines(
+        {
+            "primes · sequential": [TaskSpan("MainThread", "a", 0.0, 1.0, 1)],
+            "primes · 2 threads": [TaskSpan("thread_0", "a", 0.0, 2.0, 1)],
+        },
+        machine="m",
+    )
     axes = fig.get_axes()
     assert axes[0].get_title().startswith("primes · sequential: ")
     assert not any(line.get_color() == "red" for ax in axes for line in ax.get_lines())
@@ -290,11 +307,16 @@ def test_timelines_label_threads_and_processes():
     config = sweep.make_config(quick=True, latency=0.02, prime_limit=30_000)
     runs = sweep.timelines(config, threads=4, workers=2)
     assert [str(run) for run in runs] == [
-        "download · 4 threads", "primes · sequential", "primes · 2 threads", "primes · 2 processes",
+        "download · 4 threads",
+        "primes · sequential",
+        "primes · 2 threads",
+        "primes · 2 processes",
     ]
     Run = sweep.Run
     assert list(runs) == [
-        Run("download", "threads", 4), Run("primes", "sequential", 1), Run("primes", "threads", 2),
+        Run("download", "threads", 4),
+        Run("primes", "sequential", 1),
+        Run("primes", "threads", 2),
         Run("primes", "processes", 2),
     ]
     download = runs[Run("download", "threads", 4)]
@@ -314,8 +336,14 @@ def test_timelines_label_threads_and_processes():
 def test_main_writes_csv_and_both_charts(tmp_path, monkeypatch, capsys):
     """`python -m concurrency_lab.sweep --out DIR` writes the CSV, both PNGs and the start-up CSV."""
     tiny = sweep.make_config(
-        quick=True, threads=(1, 2), processes=(1, 2), pages=4, latency=0.01,
-        prime_limit=20_000, prime_chunks=4, repeats=1,
+        quick=True,
+        threads=(1, 2),
+        processes=(1, 2),
+        pages=4,
+        latency=0.01,
+        prime_limit=20_000,
+        prime_chunks=4,
+        repeats=1,
     )
     monkeypatch.setattr(sweep, "make_config", lambda quick=None, **kw: tiny)
     assert sweep.main(["--out", str(tmp_path), "--quick"]) == 0

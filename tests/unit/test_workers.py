@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+import time
 
 import pytest
 
@@ -14,6 +15,7 @@ from concurrency_lab.workers import (
     balanced_ranges,
     count_primes,
     is_prime,
+    sleep_then,
     timed_count_primes,
     timed_fetch,
 )
@@ -84,3 +86,12 @@ def test_timed_fetch_labels_threads():
     assert size == 1234
     assert span.worker == "fetcher-1" and span.task == "0"
     assert span.duration >= 0.05
+
+
+def test_sleep_then_waits_then_returns_or_raises():
+    """sleep_then returns a value and raises an exception, each after the wait."""
+    start = time.perf_counter()
+    assert sleep_then((0.05, 7)) == 7
+    assert time.perf_counter() - start >= 0.05
+    with pytest.raises(KeyError, match="late"):
+        sleep_then((0, KeyError("late")))

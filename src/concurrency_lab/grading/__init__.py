@@ -14,8 +14,10 @@ module holds one part of the pipeline:
 :mod:`.staging`              submissions made gradable; a cell's grade_id; filling answers
 :mod:`.sandbox`              each worker's limits and clean-up, and the kernel launcher
 :mod:`.grader`               grade one student, grade a class, the summary table
+:mod:`.cluster`              grading on a Dask cluster: the worker plugin; a cluster of real processes
 :mod:`.cli`                  ``python -m concurrency_lab.grading`` (``make grade``)
 :mod:`.bench`                ``python -m concurrency_lab.grading.bench`` (``make grade-bench``)
+:mod:`.profile`              ``python -m concurrency_lab.grading.profile``: where a student's seconds go
 ===========================  ==========================================================
 
 Import from the module that holds a name, e.g.

@@ -16,12 +16,12 @@ What it adds to ``nbgrader autograde``:
   (``max_pids``) or RLIMIT_NPROC, an address-space limit (``memory_bytes``),
   and nbgrader's per-cell timeout (``timeout``). After each student every
   process the kernel left behind is killed: the worker is a child subreaper,
-  so even double-forked and new-session children are found.
-* **Grades in parallel** on any :class:`concurrent.futures.Executor`
-  (long-lived worker processes from the command line; for a class that
-  outgrows one machine, pass e.g. Dask's ``Client().get_executor()`` to
-  :func:`grade_class` and point ``CourseDirectory.db_url`` at PostgreSQL). The
-  grades are the same as a sequential run.
+  so even double-forked and new-session children are found; the worker's own
+  processes (a Dask worker's) are left alone.
+* **Grades in parallel** on any :class:`concurrent.futures.Executor`:
+  long-lived worker processes (``--jobs``), or a Dask distributed cluster
+  (``--dask``, :mod:`.cluster`) with the gradebook in PostgreSQL (``db_url``).
+  The grades are the same as a sequential run.
 * **Re-runs safely.** A student whose submission has not changed since it was
   last graded is skipped (:func:`needs_grading`). State is written atomically
   after each student, so killing a run part-way and running it again finishes
@@ -36,8 +36,10 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor, as_completed
@@ -45,7 +47,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .sandbox import kill_strays, setup_worker
+from .sandbox import children_now, kill_strays, setup_worker
 from .settings import AUTOGRADE_PREPROCESSORS, EVENTS_ENV, KERNEL_NAME, SANITIZE_PREPROCESSORS, WORK, GradeSettings
 from .staging import fingerprint, stage_submission
 
@@ -78,6 +80,7 @@ class StudentResult:
         max_score: points available.
         seconds: wall-clock time spent grading the submission.
         notes: what the report says about it (renamed notebooks, dead kernels, ...).
+        worker: the process that graded it, ``host:pid`` ("" if none did).
     """
 
     student: str
@@ -86,6 +89,12 @@ class StudentResult:
     max_score: float = 0.0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    worker: str = ""
+
+
+# One student at a time per worker process: the events file and nbgrader's
+# NBGRADER_EXECUTION are process-wide (a Dask worker may run several threads).
+_ONE_AT_A_TIME = threading.Lock()
 
 
 def nbgrader_config(settings: GradeSettings) -> Any:
@@ -107,6 +116,8 @@ def nbgrader_config(settings: GradeSettings) -> Any:
     overrides.Autograde.sanitize_preprocessors = list(SANITIZE_PREPROCESSORS)
     overrides.Execute.timeout = settings.timeout
     overrides.Execute.kernel_name = KERNEL_NAME
+    if settings.db_url:
+        overrides.CourseDirectory.db_url = settings.db_url
     config.merge(overrides)
     return config
 
@@ -130,10 +141,17 @@ def _scores(settings: GradeSettings, student: str, config: Any) -> tuple[float, 
 
 def grade_student(settings: GradeSettings, student: str) -> StudentResult:
     """Stage, autograde and clean up after one student (runs in a worker process)."""
+    with _ONE_AT_A_TIME:
+        return _grade_student(settings, student)
+
+
+def _grade_student(settings: GradeSettings, student: str) -> StudentResult:
     from nbgrader.apps import NbGraderAPI
 
     start = time.perf_counter()
+    worker = f"{socket.gethostname()}:{os.getpid()}"
     setup_worker(settings)
+    before = children_now()
     notes = stage_submission(settings, student)
     events = settings.root / WORK / "events" / f"{student}.jsonl"
     events.parent.mkdir(parents=True, exist_ok=True)
@@ -146,7 +164,7 @@ def grade_student(settings: GradeSettings, student: str) -> StudentResult:
         # nbgrader drops the whole submission when one notebook raises: grade them one by one.
         outcome, broken = _autograde_each_notebook(settings, student)
         notes += [f"{name}: autograde failed ({cause}); graded as unanswered: 0 points" for name, cause in broken]
-    killed = kill_strays()
+    killed = kill_strays(before)
     if events.exists():
         for line in events.read_text().splitlines():
             event = json.loads(line)
@@ -158,9 +176,9 @@ def grade_student(settings: GradeSettings, student: str) -> StudentResult:
         notes.append(f"killed {len(killed)} process(es) left behind: {listed}")
     if not outcome.get("success"):
         notes.append("nbgrader failed: " + failure_cause(outcome))
-        return StudentResult(student, "error", seconds=time.perf_counter() - start, notes=notes)
+        return StudentResult(student, "error", seconds=time.perf_counter() - start, notes=notes, worker=worker)
     score, max_score = _scores(settings, student, config)
-    result = StudentResult(student, "graded", score, max_score, time.perf_counter() - start, notes)
+    result = StudentResult(student, "graded", score, max_score, time.perf_counter() - start, notes, worker)
     state = _state_path(settings, student)
     state.parent.mkdir(parents=True, exist_ok=True)
     record = {

@@ -1,4 +1,10 @@
-"""An nbgrader executor that survives: a dead or stuck kernel costs one cell, not the notebook."""
+"""An nbgrader executor that survives: a dead or stuck kernel costs one cell, not the notebook.
+
+nbgrader also scores a test cell 0 when anything in it wrote to stderr, even
+if every check passed. :class:`ResilientExecute` says so in the cell (the
+feedback shows it) and in the grader's report, so that a student who lost
+points that way learns why.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +26,12 @@ from .transport import use_ipc_transport
 
 __all__ = ["ResilientExecute"]
 
+STDERR_ZERO = "0 points because of output on stderr"
+STDERR_NOTE = (
+    f"[grader] {STDERR_ZERO}: this test cell wrote to stderr (the red output below), and nbgrader "
+    "scores such a cell 0 even when every check in it passed. Remove what wrote it: a print to "
+    "sys.stderr, traceback.print_exc(), logging, or a warning (in worker threads and processes too).\n"
+)
 REAP_CHILDREN = """
 import os as _os
 while True:
@@ -51,6 +63,14 @@ def _refused_a_process(cell: NotebookNode) -> bool:
     return False
 
 
+def _zeroed_by_stderr(cell: NotebookNode) -> bool:
+    """True for a test cell without an error that nbgrader scores 0 for its stderr output."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    if not meta.get("grade") or meta.get("solution"):
+        return False
+    return any(out.get("output_type") == "stream" and out.get("name") == "stderr" for out in cell.get("outputs", []))
+
+
 class ResilientExecute(HangDump, StrayReport, Execute):
     """nbgrader's Execute, but a dead or unresponsive kernel costs one cell, not the notebook.
 
@@ -62,6 +82,9 @@ class ResilientExecute(HangDump, StrayReport, Execute):
     2. restarts the kernel,
     3. re-runs the earlier cells that succeeded, so their definitions exist again,
     4. and carries on with the next cell.
+
+    A test cell that passed its checks but wrote to stderr gets a first output
+    saying that this is why it scores 0, and the grader's report names it.
 
     Each such event is appended as one JSON line to the file named by the
     environment variable ``CONCURRENCY_LAB_GRADER_EVENTS`` (:data:`~.settings.EVENTS_ENV`), for the report.
@@ -147,6 +170,9 @@ class ResilientExecute(HangDump, StrayReport, Execute):
             return cell, self.resources
         if not any(out.get("output_type") == "error" for out in cell.get("outputs", [])):
             self._succeeded.append(index)
+            if _zeroed_by_stderr(cell):
+                cell.outputs.insert(0, NotebookNode(output_type="stream", name="stdout", text=STDERR_NOTE))
+                self._report(cell, index, STDERR_ZERO, resources)
         return cell, resources
 
     @staticmethod

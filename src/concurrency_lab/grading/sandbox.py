@@ -1,9 +1,12 @@
 """The sandbox: each grading worker's set-up and clean-up, and the kernel launcher.
 
-A grading worker (one long-lived process that grades many students) calls
-:func:`setup_worker` once: it becomes a child subreaper, writes the grader's
-kernelspec, makes a pids cgroup and puts the limits in its environment. After
-each student, :func:`kill_strays` kills every process the kernel left behind.
+A grading worker (one long-lived process that grades many students: a
+``--jobs`` worker or a Dask worker) calls :func:`setup_worker` once: it
+becomes a child subreaper, writes the grader's kernelspec, makes a pids cgroup
+and puts the limits in its environment. After each student,
+:func:`kill_strays` kills every process the student's kernels left behind,
+and nothing of the worker's own (:func:`student_processes` says which are
+the student's).
 
 The grader's kernelspec runs ``python -m concurrency_lab.grading.sandbox
 KERNEL-ARGV...``. Before it replaces itself with the kernel, :func:`main`
@@ -27,6 +30,7 @@ The variable names are in :mod:`.settings`.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import json
@@ -37,9 +41,11 @@ import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from .settings import (
     CGROUP_PREFIX,
+    KERNEL_MARKER_ENV,
     KERNEL_NAME,
     MAX_PROCS_ENV,
     MEMORY_ENV,
@@ -49,7 +55,15 @@ from .settings import (
     GradeSettings,
 )
 
-__all__ = ["apply_limits", "enter_user_namespace", "kill_strays", "main", "setup_worker"]
+__all__ = [
+    "apply_limits",
+    "children_now",
+    "enter_user_namespace",
+    "kill_strays",
+    "main",
+    "setup_worker",
+    "student_processes",
+]
 
 _WORKER: dict[str, object] = {}
 
@@ -205,6 +219,7 @@ def setup_worker(settings: GradeSettings) -> None:
         ],
         "display_name": "Concurrency Lab grader (limited)",
         "language": "python",
+        "env": {KERNEL_MARKER_ENV: "1"},
     }
     tmp = spec / f"kernel.json.{os.getpid()}"
     tmp.write_text(json.dumps(kernel, indent=1))
@@ -223,8 +238,73 @@ def setup_worker(settings: GradeSettings) -> None:
     _WORKER["cgroup"] = group
 
 
-def kill_strays() -> list[str]:
-    """Kill every descendant of this process and everything in its pids cgroup.
+def children_now() -> frozenset[tuple[int, float]]:
+    """This process's children as (pid, start time): taken when a student's grading begins.
+
+    :func:`kill_strays` spares them: a grading worker's own children (a Dask
+    worker's, say) exist before the student's kernels start.
+    """
+    import psutil
+
+    found = set()
+    for proc in psutil.Process().children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            found.add((proc.pid, proc.create_time()))
+    return frozenset(found)
+
+
+def student_processes(before: frozenset[tuple[int, float]] = frozenset()) -> dict[int, Any]:
+    """The processes that a student's kernels started, under this process or in its pids cgroup.
+
+    A process is the student's when it carries the kernel marker
+    (:data:`~.settings.KERNEL_MARKER_ENV` in the environment it started with:
+    the kernelspec sets it and every process a kernel starts inherits it),
+    descends from such a process, is in this worker's pids cgroup (only
+    kernels join it), or was adopted by this worker (a child subreaper) from
+    outside its session since ``before`` (:func:`children_now`): a
+    double-forked process whose parent died, even one that emptied its
+    environment. Kernels start in sessions of their own, so nothing a kernel
+    starts is in the worker's session. Everything else under the worker, such
+    as a Dask worker's own children, is not the student's.
+    """
+    import psutil
+
+    me = psutil.Process()
+    session = os.getsid(0)
+    descendants: dict[int, psutil.Process] = {}
+    parents: dict[int, int] = {}
+    for proc in me.children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            parents[proc.pid] = proc.ppid()
+            descendants[proc.pid] = proc
+    owned: set[int] = set()
+    for pid, proc in descendants.items():
+        try:
+            if proc.environ().get(KERNEL_MARKER_ENV) == "1":
+                owned.add(pid)
+            elif parents[pid] == me.pid and (pid, proc.create_time()) not in before and os.getsid(pid) != session:
+                owned.add(pid)  # adopted while this student was graded
+        except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+            continue  # gone, or a zombie: nothing left to kill
+    for pid in parents:  # everything below a student's process is the student's too
+        chain, cursor = [], pid
+        while cursor in parents and cursor not in owned:
+            chain.append(cursor)
+            cursor = parents[cursor]
+        if cursor in owned:
+            owned.update(chain)
+    found: dict[int, Any] = {pid: descendants[pid] for pid in owned}
+    group = _WORKER.get("cgroup")
+    if isinstance(group, Path) and (group / "cgroup.procs").exists():
+        for pid in (group / "cgroup.procs").read_text().split():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                found.setdefault(int(pid), psutil.Process(int(pid)))
+    found.pop(me.pid, None)
+    return found
+
+
+def kill_strays(before: frozenset[tuple[int, float]] = frozenset()) -> list[str]:
+    """Kill every process a student's kernels left behind (:func:`student_processes`).
 
     Returns:
         The processes that were still running, as ``pid N (command)``; zombies
@@ -236,15 +316,7 @@ def kill_strays() -> list[str]:
 
     victims: dict[int, str] = {}
     for _ in range(5):  # forks may race the kill: sweep until nothing is left
-        found = {p.pid: p for p in psutil.Process().children(recursive=True)}
-        group = _WORKER.get("cgroup")
-        if isinstance(group, Path) and (group / "cgroup.procs").exists():
-            for pid in (group / "cgroup.procs").read_text().split():
-                try:
-                    found.setdefault(int(pid), psutil.Process(int(pid)))
-                except psutil.NoSuchProcess:
-                    pass
-        found.pop(os.getpid(), None)
+        found = student_processes(before)
         if not found:
             break
         for pid, proc in found.items():
@@ -254,7 +326,7 @@ def kill_strays() -> list[str]:
                 proc.send_signal(signal.SIGKILL)
             except psutil.Error:
                 pass
-        psutil.wait_procs(list(found.values()), timeout=5)
+        psutil.wait_procs(list(found.values()), timeout=5)  # reaps our own and adopted children
     return list(victims.values())
 
 

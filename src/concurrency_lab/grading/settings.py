@@ -20,6 +20,7 @@ __all__ = [
     "AUTOGRADE_PREPROCESSORS",
     "CGROUP_PREFIX",
     "EVENTS_ENV",
+    "KERNEL_MARKER_ENV",
     "KERNEL_NAME",
     "MAX_PROCS_ENV",
     "MEMORY_ENV",
@@ -50,6 +51,9 @@ MAX_PROCS_ENV = "CONCURRENCY_LAB_MAX_PROCS"
 USER_PROCS_ENV = "CONCURRENCY_LAB_USER_PROCS"
 #: A file that :class:`~.resilientexecute.ResilientExecute` appends one JSON line to per kernel event.
 EVENTS_ENV = "CONCURRENCY_LAB_GRADER_EVENTS"
+#: Set to "1" in every grading kernel's environment (by the grader's kernelspec), and so
+#: inherited by every process a kernel starts: the clean-up after a student kills those.
+KERNEL_MARKER_ENV = "CONCURRENCY_LAB_GRADED_KERNEL"
 
 # -- names on disk.
 
@@ -115,6 +119,13 @@ class GradeSettings:
         default=4096 * MIB, metadata={"help": "address-space limit per kernel process, in bytes (0: none)"}
     )
     max_pids: int = field(default=512, metadata={"help": "processes and threads a kernel may have in all (0: none)"})
+    db_url: str = field(
+        default="",
+        metadata={
+            "help": "the gradebook's SQLAlchemy URL, e.g. postgresql+psycopg2://user@host/db "
+            "(default: CourseDirectory.db_url in nbgrader_config.py, else gradebook.db in the course folder)"
+        },
+    )
 
 
 def _field(name: str) -> dataclasses.Field[Any]:
