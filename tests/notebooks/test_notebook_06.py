@@ -215,7 +215,7 @@ CASES = [
 
 # What those two must fail for: the rule each breaks.
 MESSAGES = {
-    "Task 4 picks the forkserver start method": "used the forkserver start method",
+    "Task 4 picks the forkserver start method": "with the 'forkserver' start method while the default was 'spawn'",
     "Task 4 ignores cpu_workers": "with cpu_workers=1,",
 }
 
