@@ -184,20 +184,22 @@ class OpenSpy(CallSpy):
         return self.spied_call(delay, open, path, mode)
 
 
-def finish_after(item: tuple[Any, str, Any]) -> Any:
-    """Return ``value`` of ``item = (value, folder, after)``, but only once item ``after`` has finished.
+def finish_after(item: tuple[Any, str, tuple[Any, ...]]) -> Any:
+    """Return ``value`` of ``item = (value, folder, after)``, but only after the items ``after``.
 
     A worker function (importable, for any start method) that forces the order in
     which results arrive: each call leaves a file named after its value in
-    ``folder``, and a call whose ``after`` is not None first waits (up to 20 s)
-    for that item's file. With two workers, ``[(0, f, 1), (1, f, None), ...]``
-    always finishes item 1 before item 0.
+    ``folder``; a call first waits (up to 20 s) for the files of the values in
+    ``after``, then 0.2 s more, so that their results are on their way back
+    before its own. With two workers, ``[(0, f, (1, 3)), (1, f, ()), (2, f, ()),
+    (3, f, ())]`` always sends the result of item 1 back before that of item 0,
+    whether the workers share one task queue or each has its own.
     """
     value, folder, after = item
-    if after is not None:
-        marker = Path(folder) / f"{after}.done"
+    if after:
         deadline = time.monotonic() + 20
-        while not marker.exists() and time.monotonic() < deadline:
+        while time.monotonic() < deadline and not all((Path(folder) / f"{other}.done").exists() for other in after):
             time.sleep(0.005)
+        time.sleep(0.2)
     (Path(folder) / f"{value}.done").touch()
     return value

@@ -215,8 +215,8 @@ CASES = [
 
 # What those two must fail for: the rule each breaks.
 MESSAGES = {
-    "Task 4 picks the forkserver start method": "Hint: the process pool used the forkserver start method",
-    "Task 4 ignores cpu_workers": "Hint: with cpu_workers=1,",
+    "Task 4 picks the forkserver start method": "with the 'forkserver' start method while the default was 'spawn'",
+    "Task 4 ignores cpu_workers": "with cpu_workers=1,",
 }
 
 

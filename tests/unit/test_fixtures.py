@@ -129,7 +129,7 @@ def test_open_spy_tells_a_pool_from_the_calling_thread(tmp_path):
 
 def test_finish_after_forces_the_order_results_arrive_in(tmp_path):
     """With two workers, the item told to wait for the next one always finishes second."""
-    items = [(0, str(tmp_path), 1), (1, str(tmp_path), None)]
+    items = [(0, str(tmp_path), (1,)), (1, str(tmp_path), ())]
     order = []
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = [pool.submit(fixtures.finish_after, item) for item in items]
