@@ -308,8 +308,8 @@ CASES = [
 # What the failing cells of some wrong answers must say: the rule they break.
 MESSAGES = {
     "ConnectionError tested before Timeout, elapsed from the call": {
-        "test_download_errors_classified": "/page: error should start with 'timeout'",
-        "test_download_bodies": "time each request from when it is sent",
+        "test_download_errors_classified": "Hint: a URL that never accepts the connection (ConnectTimeout)",
+        "test_download_bodies": "Hint: with one thread, a page served in 20 ms",
     },
     "no 'other' kind: a redirect loop escapes": {"test_download_errors_classified": "TooManyRedirects"},
 }

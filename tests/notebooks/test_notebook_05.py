@@ -204,7 +204,7 @@ CASES = [
 
 # What those two must fail for: the rule each breaks.
 MESSAGES = {
-    "the first exception to arrive is raised": "raise the first exception in input order",
+    "the first exception to arrive is raised": "Hint: two items failed, and queue_map raised ValueError",
     "a worker that stops at the first exception": "carries on with the next task",
 }
 
