@@ -301,9 +301,9 @@ CASES = [
 
 # What each of those must fail for: the rule it breaks.
 MESSAGES = {
-    "square-root trial division, a pool started before the check": "Hint: parallel_prime_counts started",
+    "square-root trial division, a pool started before the check": "processes before it raised ValueError",
     "Pool() whatever processes says": "Hint: with processes=1,",
-    "a pool kept for the next call": "worker processes were still running after parallel_prime_counts returned",
+    "a pool kept for the next call": "were still running after parallel_prime_counts returned",
 }
 
 
