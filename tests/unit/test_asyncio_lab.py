@@ -136,9 +136,7 @@ def test_compare_measures_each_way_in_its_own_process(tmp_path):
     by_label = {p.mode.label: p for p in points}
     assert list(by_label) == [m.label for m in config.modes]
     assert [p.peak_in_flight for p in points[1:]] == [3, 3, 12]
-    # One event loop thread; asyncio may add its resolver's worker thread for a moment (measured
-    # in-process, exactly, by test_threads_used_by_each_downloader), never one per request.
-    assert by_label["asyncio, 3 in flight"].threads <= 2 and by_label["asyncio, 12 in flight"].threads <= 2
+    assert by_label["asyncio, 3 in flight"].threads == 1 and by_label["asyncio, 12 in flight"].threads == 1
     assert by_label["thread pool of 3"].threads == 4
     assert by_label["one thread per page"].threads > 4
     for p in points:
