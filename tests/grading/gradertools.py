@@ -18,12 +18,17 @@ from nbtools import ROOT, nbgrader
 FIXTURE = Path(__file__).parent / "grader_course"
 
 
-def drill_course(tmp_path: Path, entries: list[Hostile]) -> Path:
+def drill_course(tmp_path: Path, entries: list[Hostile], db_url: str = "") -> Path:
+    """The drill assignment in ``tmp_path/course``, released, with one submission per entry.
+
+    ``db_url`` puts its gradebook elsewhere (PostgreSQL) instead of ``gradebook.db``.
+    """
     course = tmp_path / "course"
     shutil.copytree(FIXTURE / "source", course / "source")
     shutil.copy(ROOT / "source" / "header.ipynb", course / "source" / "header.ipynb")
     shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
-    done = nbgrader("generate_assignment", "drill", "--force", cwd=course)
+    extra = [f"--CourseDirectory.db_url={db_url}"] if db_url else []
+    done = nbgrader("generate_assignment", "drill", "--force", *extra, cwd=course)
     assert done.returncode == 0 and "ERROR" not in done.stderr, done.stderr
     release = course / "release" / "drill" / "drill.ipynb"
     for entry in entries:
@@ -31,20 +36,25 @@ def drill_course(tmp_path: Path, entries: list[Hostile]) -> Path:
     return course
 
 
+def grader_command(*args: str) -> list[str]:
+    """The grader's command line for the drill: 6 s per cell, 64 processes per kernel."""
+    return [
+        sys.executable,
+        "-m",
+        "concurrency_lab.grading",
+        "--assignment",
+        "drill",
+        "--timeout",
+        "6",
+        "--max-pids",
+        "64",
+        *args,
+    ]
+
+
 def run_grader(course: Path, *args: str, timeout: int = 400) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "concurrency_lab.grading",
-            "--assignment",
-            "drill",
-            "--timeout",
-            "6",
-            "--max-pids",
-            "64",
-            *args,
-        ],
+        grader_command(*args),
         cwd=course,
         capture_output=True,
         text=True,

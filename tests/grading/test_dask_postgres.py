@@ -10,11 +10,9 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,11 +20,9 @@ import psutil
 import pytest
 from cluster import dask_cluster, postgres_bindir, postgres_server
 from distributed import Client
-from hostile import CORPUS, make_submission
+from gradertools import drill_course, grader_command
+from hostile import CORPUS
 
-from nbtools import ROOT, nbgrader
-
-FIXTURE = Path(__file__).parent / "grader_course"
 # Six students, hostile ones included: a timeout, a dead kernel, a segfault, a fork bomb, a renamed notebook.
 STUDENTS = ["correct", "infinite_loop", "os_exit", "segfault", "fork_bomb", "renamed_notebook"]
 # The rows nbgrader writes for each graded student, table by table.
@@ -38,34 +34,13 @@ if postgres_bindir() is None:
     pytest.skip("PostgreSQL's server is not installed (apt-get install postgresql)", allow_module_level=True)
 
 
-def _course(folder: Path, students: list[str], db_url: str = "") -> Path:
-    shutil.copytree(FIXTURE / "source", folder / "source")
-    shutil.copy(ROOT / "source" / "header.ipynb", folder / "source" / "header.ipynb")
-    shutil.copy(ROOT / "nbgrader_config.py", folder / "nbgrader_config.py")
-    extra = [f"--CourseDirectory.db_url={db_url}"] if db_url else []
-    done = nbgrader("generate_assignment", "drill", "--force", *extra, cwd=folder)
-    assert done.returncode == 0 and "ERROR" not in done.stderr, done.stderr
-    entries = {e.name: e for e in CORPUS}
-    for name in students:
-        release = folder / "release" / "drill" / "drill.ipynb"
-        make_submission(release, folder / "submitted" / name / "drill", entries[name])
-    return folder
+def _course(tmp_path: Path, students: list[str], db_url: str = "") -> Path:
+    return drill_course(tmp_path, [e for e in CORPUS if e.name in students], db_url)
 
 
 def _grader(course: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "concurrency_lab.grading",
-            "--assignment",
-            "drill",
-            "--timeout",
-            "6",
-            "--max-pids",
-            "64",
-            *args,
-        ],
+        grader_command(*args),
         cwd=course,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -169,7 +144,7 @@ def sequential(tmp_path_factory):
 def test_dask_and_postgres_give_the_sequential_grades(tmp_path, pg, cluster, sequential):
     """Six students on two Dask workers and PostgreSQL: the grades and rows of a sequential SQLite run."""
     url = pg.create_database("same_grades")
-    course = _course(tmp_path / "course", STUDENTS, url)
+    course = _course(tmp_path, STUDENTS, url)
     try:
         with Client(cluster.address) as client:  # a child of each worker's own, as Dask's would be
             own = client.run(os.spawnlp, os.P_NOWAIT, "sleep", "sleep", "600")
@@ -193,7 +168,7 @@ def test_dask_and_postgres_give_the_sequential_grades(tmp_path, pg, cluster, seq
 def test_a_worker_killed_mid_run_loses_nothing(tmp_path, pg, cluster, sequential):
     """Kill a Dask worker while it grades: its student is graded by the other, each row written once."""
     url = pg.create_database("worker_dies")
-    course = _course(tmp_path / "course", STUDENTS, url)
+    course = _course(tmp_path, STUDENTS, url)
     try:
         nanny = psutil.Process(cluster.workers["w0"].pid)
         grader = _grader(course, "--dask", cluster.address, "--db-url", url, "--no-feedback")
