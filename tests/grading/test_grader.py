@@ -16,7 +16,7 @@ import pytest
 from gradertools import drill_course, grades, processes_in, run_grader
 from hostile import CORPUS, CORRECT, Hostile, make_submission
 
-from concurrency_lab.grading.settings import MEMORY_ENV, WORK, GradeSettings
+from concurrency_lab.grading.settings import FEEDBACK_ZIPS, MEMORY_ENV, WORK, GradeSettings
 from concurrency_lab.grading.staging import fingerprint, stage_submission
 
 HIDDEN = ["square(-4)", "add(20, 22)", 'shout("hey")', "should be 16"]
@@ -141,3 +141,9 @@ def test_zip_collect_imports_archives_then_grades(tmp_path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert (course / "submitted" / "carol" / "drill" / "drill.ipynb").is_file()
     assert grades(course) == {"carol": 6.0}
+    # Back to the LMS: one zip per student, holding that student's feedback pages.
+    with zipfile.ZipFile(course / FEEDBACK_ZIPS / "drill" / "carol.zip") as bundle:
+        assert bundle.namelist() == ["drill/drill.html"]
+        page = bundle.read("drill/drill.html").decode()
+    assert "6 / 6" in page.replace("\n", " ") or "6.0 / 6.0" in page, page[:2000]
+    assert not [h for h in HIDDEN if h in page.replace("&quot;", '"')]

@@ -14,6 +14,7 @@ module holds one part of the pipeline:
 :mod:`.staging`              submissions made gradable; a cell's grade_id; filling answers
 :mod:`.sandbox`              each worker's limits and clean-up, and the kernel launcher
 :mod:`.grader`               grade one student, grade a class, the summary table
+:mod:`.feedback`             each student's feedback pages and their zip; ``grades.csv``
 :mod:`.cluster`              grading on a Dask cluster: the worker plugin; a cluster of real processes
 :mod:`.cli`                  ``python -m concurrency_lab.grading`` (``make grade``)
 :mod:`.bench`                ``python -m concurrency_lab.grading.bench`` (``make grade-bench``)

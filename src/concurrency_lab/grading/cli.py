@@ -9,9 +9,9 @@ Usage (from the course root; ``make grade`` runs it)::
 
 It grades every changed submission in ``submitted/`` (:mod:`.grader`), on
 ``--jobs`` worker processes here or on a Dask cluster (``--dask``,
-:mod:`.cluster`), then
-runs ``generate_feedback`` (hidden tests stripped) and ``export``
-(``grades.csv``) and prints a summary table. The defaults come from
+:mod:`.cluster`), writes
+each graded student's feedback (hidden tests stripped) and its zip for an LMS,
+exports ``grades.csv`` (:mod:`.feedback`) and prints a summary table. The defaults come from
 :class:`~.settings.GradeSettings`.
 """
 
@@ -25,11 +25,13 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from ..machine import cpu_count
+from .feedback import export_grades, feedback_pages, write_feedback
 from .grader import (
     StudentResult,
     check_assignment,
     grade_class,
     list_students,
+    nbgrader_config,
     needs_grading,
     previous_result,
     run_nbgrader,
@@ -84,7 +86,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="first import downloaded/<assignment>/archive/*.zip with nbgrader zip_collect",
     )
-    cli.add_argument("--no-feedback", action="store_true", help="skip generate_feedback and export")
+    cli.add_argument("--no-feedback", action="store_true", help="no feedback pages, zips or grades.csv (only grade)")
     return cli
 
 
@@ -101,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         memory_bytes=args.memory_mb * MIB,
         max_pids=args.max_pids,
         db_url=args.db_url,
+        feedback=not args.no_feedback,
     )
     if args.zip_collect:
         done = run_nbgrader(settings, "zip_collect", settings.assignment, "--force")
@@ -141,13 +144,13 @@ def main(argv: list[str] | None = None) -> int:
             with ProcessPoolExecutor(max_workers=min(args.jobs, len(todo)), mp_context=context) as pool:
                 graded = {r.student: r for r in grade_class(settings, todo, pool)}
     results = [graded.get(s) or skipped[s] for s in students]
-    if not args.no_feedback:
-        gradebook = [f"--CourseDirectory.db_url={settings.db_url}"] if settings.db_url else []
-        for step in (("generate_feedback", settings.assignment, "--force"), ("export",)):
-            done = run_nbgrader(settings, *step, *gradebook)
-            if done.returncode != 0:
-                print(f"nbgrader {step[0]} failed:\n{done.stdout}{done.stderr}", file=sys.stderr)
-                return 1
+    if settings.feedback:
+        config = nbgrader_config(settings)
+        # Graded students got their feedback in their worker; a skipped one whose pages are gone gets them here.
+        for result in results:
+            if result.status == "skipped" and not feedback_pages(settings, result.student):
+                result.notes += write_feedback(settings, result.student, config)
+        export_grades(settings, config)
     print()
     print(summary_table(results))
     return 1 if any(r.status == "error" for r in results) else 0

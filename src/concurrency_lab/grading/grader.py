@@ -58,7 +58,9 @@ __all__ = [
     "failure_cause",
     "grade_class",
     "grade_student",
+    "gradebook_url",
     "list_students",
+    "nbgrader_config",
     "needs_grading",
     "previous_result",
     "run_nbgrader",
@@ -126,7 +128,7 @@ def _state_path(settings: GradeSettings, student: str) -> Path:
     return settings.root / WORK / "state" / settings.assignment / f"{student}.json"
 
 
-def _db_url(settings: GradeSettings, config: Any) -> str:
+def gradebook_url(settings: GradeSettings, config: Any) -> str:
     """The gradebook the nbgrader ``config`` names, by default the course's SQLite file."""
     return config.CourseDirectory.get("db_url") or f"sqlite:///{settings.root / 'gradebook.db'}"
 
@@ -134,7 +136,7 @@ def _db_url(settings: GradeSettings, config: Any) -> str:
 def _scores(settings: GradeSettings, student: str, config: Any) -> tuple[float, float]:
     from nbgrader.api import Gradebook
 
-    with Gradebook(_db_url(settings, config)) as gradebook:
+    with Gradebook(gradebook_url(settings, config)) as gradebook:
         submission = gradebook.find_submission(settings.assignment, student)
         return float(submission.score), float(submission.max_score)
 
@@ -178,6 +180,10 @@ def _grade_student(settings: GradeSettings, student: str) -> StudentResult:
         notes.append("nbgrader failed: " + failure_cause(outcome))
         return StudentResult(student, "error", seconds=time.perf_counter() - start, notes=notes, worker=worker)
     score, max_score = _scores(settings, student, config)
+    if settings.feedback:
+        from .feedback import write_feedback
+
+        notes += write_feedback(settings, student, config)
     result = StudentResult(student, "graded", score, max_score, time.perf_counter() - start, notes, worker)
     state = _state_path(settings, student)
     state.parent.mkdir(parents=True, exist_ok=True)
@@ -310,7 +316,7 @@ def check_assignment(settings: GradeSettings) -> str | None:
     """A message if the gradebook does not know the assignment yet, else None."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    with Gradebook(_db_url(settings, nbgrader_config(settings))) as gradebook:
+    with Gradebook(gradebook_url(settings, nbgrader_config(settings))) as gradebook:
         try:
             gradebook.find_assignment(settings.assignment)
         except MissingEntry:

@@ -20,6 +20,7 @@ __all__ = [
     "AUTOGRADE_PREPROCESSORS",
     "CGROUP_PREFIX",
     "EVENTS_ENV",
+    "FEEDBACK_ZIPS",
     "KERNEL_MARKER_ENV",
     "KERNEL_NAME",
     "MAX_PROCS_ENV",
@@ -59,6 +60,8 @@ KERNEL_MARKER_ENV = "CONCURRENCY_LAB_GRADED_KERNEL"
 
 #: The grader's folder in the course root: staged submissions, kernelspec, state, events.
 WORK = ".grader"
+#: Each student's feedback pages zipped, for an LMS: ``<this folder>/<assignment>/<student>.zip``.
+FEEDBACK_ZIPS = "feedback_zips"
 #: The kernelspec the grader's kernels start from (in ``.grader/kernels/``).
 KERNEL_NAME = "concurrency-lab-grader"
 #: Each grading worker's pids cgroup is this prefix followed by the worker's PID.
@@ -119,6 +122,10 @@ class GradeSettings:
         default=4096 * MIB, metadata={"help": "address-space limit per kernel process, in bytes (0: none)"}
     )
     max_pids: int = field(default=512, metadata={"help": "processes and threads a kernel may have in all (0: none)"})
+    feedback: bool = field(
+        default=True,
+        metadata={"help": "write each graded student's feedback pages and their zip (feedback_zips/), then grades.csv"},
+    )
     db_url: str = field(
         default="",
         metadata={
