@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import csv
+import functools
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -18,18 +21,34 @@ from nbtools import ROOT, nbgrader
 FIXTURE = Path(__file__).parent / "grader_course"
 
 
-def drill_course(tmp_path: Path, entries: list[Hostile], db_url: str = "") -> Path:
-    """The drill assignment in ``tmp_path/course``, released, with one submission per entry.
-
-    ``db_url`` puts its gradebook elsewhere (PostgreSQL) instead of ``gradebook.db``.
-    """
-    course = tmp_path / "course"
+def _release_drill(course: Path, db_url: str = "") -> None:
     shutil.copytree(FIXTURE / "source", course / "source")
     shutil.copy(ROOT / "source" / "header.ipynb", course / "source" / "header.ipynb")
     shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
     extra = [f"--CourseDirectory.db_url={db_url}"] if db_url else []
     done = nbgrader("generate_assignment", "drill", "--force", *extra, cwd=course)
     assert done.returncode == 0 and "ERROR" not in done.stderr, done.stderr
+
+
+@functools.cache
+def _released_drill() -> Path:
+    """The drill released once per test process (its SQLite gradebook included), to copy from."""
+    folder = Path(tempfile.mkdtemp(prefix="cl-drill-"))
+    atexit.register(shutil.rmtree, folder, True)
+    _release_drill(folder / "course")
+    return folder / "course"
+
+
+def drill_course(tmp_path: Path, entries: list[Hostile], db_url: str = "") -> Path:
+    """The drill assignment in ``tmp_path/course``, released, with one submission per entry.
+
+    ``db_url`` puts its gradebook elsewhere (PostgreSQL) instead of ``gradebook.db``.
+    """
+    course = tmp_path / "course"
+    if db_url:
+        _release_drill(course, db_url)
+    else:
+        shutil.copytree(_released_drill(), course)
     release = course / "release" / "drill" / "drill.ipynb"
     for entry in entries:
         make_submission(release, course / "submitted" / entry.name / "drill", entry)
