@@ -113,6 +113,8 @@ clean:
 # A class on one machine: JupyterHub (PAM log-in, real Unix accounts) + nbgrader's exchange.
 # Run these as root. See README "For instructors" and class/classctl.py.
 #   make class-setup STUDENTS=alice,bob [INSTRUCTOR=instructor] [PASSWORDS=file]   accounts, exchange, venv
+#                    [CLASS_PACKAGES_FROM=.venv]    the class venv's packages by hard links from a venv of
+#                                                   requirements.txt on the system Python's 3.x (no download)
 #   make class                                       JupyterHub on 127.0.0.1:$(CLASS_PORT) (Ctrl-C stops it)
 #   make class-stop                                  stops it (data is kept; `make class` starts it again)
 #   make class-release / class-collect / class-grade / class-return     the instructor's loop, in order
@@ -120,6 +122,7 @@ CLASS_ROOT ?= /opt/concurrency-lab
 CLASS_PORT ?= 8000
 INSTRUCTOR ?= instructor
 STUDENTS ?=
+CLASS_PACKAGES_FROM ?=
 ASSIGNMENT ?= day3
 CLASSCTL = /usr/bin/python3 class/classctl.py --root $(CLASS_ROOT)
 AS_INSTRUCTOR = $(CLASSCTL) as-instructor --
@@ -127,7 +130,8 @@ AS_INSTRUCTOR = $(CLASSCTL) as-instructor --
 .PHONY: class class-setup class-stop class-release class-collect class-grade class-return
 
 class-setup:
-	$(CLASSCTL) setup --instructor $(INSTRUCTOR) --students "$(STUDENTS)" --port $(CLASS_PORT) $(if $(PASSWORDS),--passwords $(PASSWORDS),)
+	$(CLASSCTL) setup --instructor $(INSTRUCTOR) --students "$(STUDENTS)" --port $(CLASS_PORT) $(if $(PASSWORDS),--passwords $(PASSWORDS),) \
+		$(if $(CLASS_PACKAGES_FROM),--packages-from $(CLASS_PACKAGES_FROM),)
 
 # Runs the set-up first when STUDENTS is given; then JupyterHub in the foreground.
 class: $(if $(STUDENTS),class-setup,)

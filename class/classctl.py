@@ -15,6 +15,8 @@ What ``setup`` makes under the class root (every step checks first, so a second 
 * ``venv/``: a virtual environment of the system Python, readable by every account, with
   ``requirements.txt`` and the course package installed (not editable: students' kernels import it).
   Rebuilt when ``requirements.txt`` changes; the package is reinstalled when its source changes.
+  ``--packages-from VENV`` takes the packages from a venv of the same requirements (the project's
+  ``.venv``, when its Python has the system Python's minor version) by hard links instead of pip.
 * Unix accounts for the instructor and each student (home folders 0700). Passwords come from
   ``--passwords`` (``user:password`` lines) or are generated and written to ``passwords.txt`` (0600).
 * ``exchange/``: nbgrader's exchange root, mode 1777 (everyone may create, nobody may remove what
@@ -195,17 +197,85 @@ def course_id_of(project: Path) -> str:
     return found.group(1)
 
 
-def build_venv(klass: Class, changes: Changes) -> None:
+def python_minor(python: Path | str) -> str:
+    """``3.11`` for a Python 3.11 interpreter."""
+    return subprocess.run(
+        [str(python), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def missing_pins(site: Path) -> list[str]:
+    """The ``name==version`` lines of requirements.txt that are not installed in ``site``."""
+    from importlib.metadata import distributions
+
+    installed = {
+        re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower(): dist.version for dist in distributions(path=[str(site)])
+    }
+    missing = []
+    for line in (PROJECT / "requirements.txt").read_text().splitlines():
+        pin = line.split("#", 1)[0].strip()
+        if "==" in pin:
+            name, version = (part.strip() for part in pin.split("==", 1))
+            if installed.get(re.sub(r"[-_.]+", "-", name).lower()) != version:
+                missing.append(pin)
+    return missing
+
+
+def link_packages(source: Path, venv: Path) -> None:
+    """Fill ``venv`` with the packages of ``source``, a venv of this project's requirements, by hard links.
+
+    Both must be venvs of the same Python minor version (the packages' compiled parts are built
+    for it). Files are hard-linked where ``source`` is on the same file system, else copied; the
+    scripts in ``bin/`` are rewritten to start ``venv``'s Python. The course package itself is
+    left out: :func:`build_venv` installs it (not editable) right after.
+    """
+    minor = python_minor(source / "bin" / "python")
+    if minor != python_minor(SYSTEM_PYTHON):
+        sys.exit(f"classctl: {source} is a Python {minor} venv, {SYSTEM_PYTHON} is not: build the class venv with pip")
+    site = Path("lib") / f"python{minor}" / "site-packages"
+    missing = missing_pins(source / site)
+    if missing:
+        sys.exit(f"classctl: {source} lacks {', '.join(missing[:5])}: run `make install` first")
+    for part in (site, Path("share"), Path("etc")):
+        if (source / part).is_dir():
+            (venv / part).mkdir(parents=True, exist_ok=True)
+            linked = subprocess.run(["cp", "-al", f"{source / part}/.", str(venv / part)], capture_output=True)
+            if linked.returncode != 0:
+                subprocess.run(["cp", "-a", f"{source / part}/.", str(venv / part)], check=True)
+    for leftover in [*(venv / site).glob("__editable__*concurrency_lab*"), *(venv / site).glob("concurrency_lab-*")]:
+        shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+    for script in sorted((source / "bin").iterdir()):
+        target = venv / "bin" / script.name
+        if target.exists() or not script.is_file():
+            continue
+        with open(script, "rb") as handle:
+            first = handle.readline()
+            if not (first.startswith(b"#!") and b"python" in first):
+                continue
+            target.write_bytes(f"#!{venv / 'bin' / 'python'}\n".encode() + handle.read())
+        target.chmod(0o755)
+
+
+def build_venv(klass: Class, changes: Changes, packages_from: Path | None = None) -> None:
+    """The class venv: ``requirements.txt`` installed with pip (or linked from ``packages_from``), then the package."""
     venv, py = klass.venv, klass.venv / "bin" / "python"
     want = sha256((PROJECT / "requirements.txt").read_bytes())
     stamp = venv / ".requirements.sha256"
     if not (py.exists() and stamp.exists() and stamp.read_text() == want):
         if venv.exists():
             shutil.rmtree(venv)
-        log(f"building {venv} from {SYSTEM_PYTHON} (a few minutes the first time)")
-        subprocess.run([SYSTEM_PYTHON, "-m", "venv", str(venv)], check=True)
-        pip = [str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        subprocess.run([*pip, "--requirement", str(PROJECT / "requirements.txt")], check=True)
+        if packages_from:
+            log(f"building {venv} from {SYSTEM_PYTHON} with the packages of {packages_from}")
+            subprocess.run([SYSTEM_PYTHON, "-m", "venv", "--without-pip", str(venv)], check=True)
+            link_packages(packages_from.resolve(), venv)
+        else:
+            log(f"building {venv} from {SYSTEM_PYTHON} (a few minutes the first time)")
+            subprocess.run([SYSTEM_PYTHON, "-m", "venv", str(venv)], check=True)
+            pip = [str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+            subprocess.run([*pip, "--requirement", str(PROJECT / "requirements.txt")], check=True)
         stamp.write_text(want)
         changes.note(f"built {venv}")
     package = sha256(tree_hash(PROJECT / "src"), (PROJECT / "pyproject.toml").read_bytes())
@@ -370,7 +440,7 @@ def setup(args: argparse.Namespace) -> int:
     ensure_dir(klass.root, 0o755, 0, 0, changes)
     ensure_dir(klass.hub_dir, 0o700, 0, 0, changes)
     ensure_proxy(changes)
-    build_venv(klass, changes)
+    build_venv(klass, changes, args.packages_from)
     teacher = ensure_account(klass.instructor, changes)
     for student in students:
         ensure_account(student, changes)
@@ -448,6 +518,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--students", required=True, help="comma-separated account names")
     p.add_argument("--passwords", type=Path, help="user:password lines (others get generated passwords)")
     p.add_argument("--port", type=int, default=8000, help="the hub's port on 127.0.0.1 (+1, +2 are used too)")
+    p.add_argument(
+        "--packages-from",
+        type=Path,
+        help="build the class venv from this venv's packages (hard links, no download): a venv of "
+        "requirements.txt on the system Python's minor version, such as the project's .venv",
+    )
     p.set_defaults(func=setup)
     sub.add_parser("hub", help="run JupyterHub in the foreground").set_defaults(func=hub)
     sub.add_parser("stop", help="stop the running hub").set_defaults(func=stop)

@@ -110,6 +110,8 @@ def hub(tmp_path_factory):
         f"STUDENTS={','.join([BROWSER_STUDENT, *CROWD])}",
         f"PASSWORDS={passwords_file(folder)}",
         f"CLASS_PORT={port}",
+        # The class venv from .venv's packages by hard links (same requirements, no download).
+        f"CLASS_PACKAGES_FROM={ROOT / '.venv'}",
         timeout=900,
     )
     make("class-release")
