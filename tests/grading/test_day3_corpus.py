@@ -1,0 +1,91 @@
+"""Wrong answers to the real Day 3 notebooks, graded by the real grader, lose their points every run."""
+
+from __future__ import annotations
+
+import html
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+from gradertools import course_from
+from hostile import DAY3, DAY3_CORPUS, NotebookSubmission, make_notebook_submission
+from nbgrader.api import Gradebook
+
+from concurrency_lab.grading.hidehiddentests import BEGIN, END
+from nbtools import SOURCE, grade_cells
+
+
+def run_grader(course: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The grader as `make grade` runs it, with its own defaults (60 s a cell, 512 processes a kernel)."""
+    return subprocess.run(
+        [sys.executable, "-m", "concurrency_lab.grading", "--assignment", DAY3, "--jobs", "2", *args],
+        cwd=course,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+
+
+def notebook_scores(course: Path) -> dict[str, tuple[float, float]]:
+    """Each student's (score, max score) on the one notebook they submitted, from the gradebook."""
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        return {
+            entry.name: (notebook.score, notebook.max_score)
+            for entry in DAY3_CORPUS
+            for notebook in [gradebook.find_submission_notebook(Path(entry.notebook).stem, DAY3, entry.name)]
+        }
+
+
+def points_lost(entry: NotebookSubmission) -> float:
+    """The points of the test cells the entry's answer fails (its judgement case's ``must_fail``)."""
+    cells = grade_cells(nbformat.read(SOURCE / entry.notebook, as_version=4))
+    return sum(float(cells[gid].metadata["nbgrader"]["points"]) for gid in entry.case.must_fail)
+
+
+def hidden_lines(source_nb: Path, release_nb: Path) -> set[str]:
+    """The lines only hidden tests hold: in a hidden region of the source, nowhere in the release notebook."""
+    shown = {
+        line.strip() for cell in nbformat.read(release_nb, as_version=4).cells for line in cell.source.splitlines()
+    }
+    found = set()
+    for cell in nbformat.read(source_nb, as_version=4).cells:
+        inside = False
+        for line in cell.source.splitlines():
+            if BEGIN in line or END in line:
+                inside = BEGIN in line
+            elif inside and len(line.strip()) >= 20 and not line.strip().startswith(('"', 'f"', "#")):
+                found.add(line.strip())
+    return found - shown
+
+
+def test_day3_wrong_answers_lose_their_points_and_the_feedback_says_why(tmp_path):
+    """Each wrong answer loses exactly the points of the cells it fails, on two runs; its feedback shows the hint."""
+    notebooks = sorted({entry.notebook for entry in DAY3_CORPUS})
+    course = course_from(tmp_path, DAY3, {nb: nbformat.read(SOURCE / nb, as_version=4) for nb in notebooks})
+    release = course / "release" / DAY3
+    for entry in DAY3_CORPUS:
+        assert entry.case.start_method is None, f"{entry.name}: the grader cannot force a start method"
+        folder = course / "submitted" / entry.name / DAY3
+        make_notebook_submission(SOURCE / entry.notebook, release / entry.notebook, folder, entry)
+
+    first = run_grader(course)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    scores = notebook_scores(course)
+    for entry in DAY3_CORPUS:
+        lost = points_lost(entry)
+        assert entry.name.startswith("reference") or lost > 0, f"{entry.name}: a wrong answer must lose points"
+        score, max_score = scores[entry.name]
+        assert score == max_score - lost, f"{entry.name}: {score}/{max_score}, expected {lost:g} lost\n{first.stdout}"
+
+    again = [entry.name for entry in DAY3_CORPUS if entry.same_every_run]
+    second = run_grader(course, "--force", *(arg for name in again for arg in ("--student", name)))
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert {name: notebook_scores(course)[name] for name in again} == {name: scores[name] for name in again}
+
+    for entry in DAY3_CORPUS:
+        page = html.unescape((course / "feedback" / entry.name / DAY3 / f"{Path(entry.notebook).stem}.html").read_text())
+        assert entry.shows in page, f"{entry.name}: the feedback should show {entry.shows!r}"
+        leaked = [line for line in hidden_lines(SOURCE / entry.notebook, release / entry.notebook) if line in page]
+        assert leaked == [], f"{entry.name}: the feedback shows hidden tests: {leaked[:3]}"
