@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import nbformat
-from gradertools import course_from
+from gradertools import course_from, grades
 from hostile import DAY3, DAY3_CORPUS, NotebookSubmission, make_notebook_submission
 from nbgrader.api import Gradebook
 
@@ -73,7 +73,10 @@ def test_day3_wrong_answers_lose_their_points_and_the_feedback_says_why(tmp_path
     first = run_grader(course)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     scores = notebook_scores(course)
+    assert grades(course) == {name: score for name, (score, _) in scores.items()}  # the others scored 0
     for entry in DAY3_CORPUS:
+        # Only the submitted notebook ran: nbgrader gives the missing ones 0 without running them.
+        assert [p.name for p in (course / "autograded" / entry.name / DAY3).glob("*.ipynb")] == [entry.notebook]
         lost = points_lost(entry)
         assert entry.name.startswith("reference") or lost > 0, f"{entry.name}: a wrong answer must lose points"
         score, max_score = scores[entry.name]
@@ -85,7 +88,8 @@ def test_day3_wrong_answers_lose_their_points_and_the_feedback_says_why(tmp_path
     assert {name: notebook_scores(course)[name] for name in again} == {name: scores[name] for name in again}
 
     for entry in DAY3_CORPUS:
-        page = html.unescape((course / "feedback" / entry.name / DAY3 / f"{Path(entry.notebook).stem}.html").read_text())
+        page = (course / "feedback" / entry.name / DAY3 / f"{Path(entry.notebook).stem}.html").read_text()
+        page = html.unescape(page)
         assert entry.shows in page, f"{entry.name}: the feedback should show {entry.shows!r}"
         leaked = [line for line in hidden_lines(SOURCE / entry.notebook, release / entry.notebook) if line in page]
         assert leaked == [], f"{entry.name}: the feedback shows hidden tests: {leaked[:3]}"
