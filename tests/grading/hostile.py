@@ -226,7 +226,7 @@ class NotebookSubmission:
     same_every_run: bool = False  # graded twice: the same grade both times
 
 
-P04, Q05, P06 = "04-processes.ipynb", "05-queues.ipynb", "06-pools.ipynb"
+NB04, NB05, NB06 = "04-processes.ipynb", "05-queues.ipynb", "06-pools.ipynb"
 
 # In the order to grade them: the slowest notebooks first (04 runs about twice as long as 05),
 # so that two grading workers finish together.
@@ -234,35 +234,35 @@ DAY3_CORPUS = [
     # Part B's statement: every process gets work, even for a single limit.
     NotebookSubmission(
         "one_task_per_limit",
-        P04,
-        judgement_case(P04, "a single limit sent to one process as one task"),
+        NB04,
+        judgement_case(NB04, "a single limit sent to one process as one task"),
         shows="split the work so that every process gets some",
     ),
     # Part B's statement: do not pick a start method (fork runs a notebook-defined worker on Linux only).
     NotebookSubmission(
         "fork_picked",
-        P04,
-        judgement_case(P04, "fork picked, with a worker defined in the notebook"),
+        NB04,
+        judgement_case(NB04, "fork picked, with a worker defined in the notebook"),
         shows="use the default start method and do not pick one",
     ),
     # A reference student per notebook proves it gets full points in the same run.
-    NotebookSubmission("reference_04", P04, judgement_case(P04, "reference solution")),
+    NotebookSubmission("reference_04", NB04, judgement_case(NB04, "reference solution")),
     NotebookSubmission(
         "own_reader_threads",
-        P06,
-        judgement_case(P06, "hand-made reader threads, not a pool"),
+        NB06,
+        judgement_case(NB06, "hand-made reader threads, not a pool"),
         shows="read the files with a ThreadPoolExecutor of max_workers threads",
         same_every_run=True,
     ),
-    NotebookSubmission("reference_06", P06, judgement_case(P06, "reference solution")),
+    NotebookSubmission("reference_06", NB06, judgement_case(NB06, "reference solution")),
     NotebookSubmission(
         "arrival_order",
-        Q05,
-        judgement_case(Q05, "results in the order they arrived"),
+        NB05,
+        judgement_case(NB05, "results in the order they arrived"),
         shows="in the order the workers finished them, not in input order",
         same_every_run=True,
     ),
-    NotebookSubmission("reference_05", Q05, judgement_case(Q05, "reference solution")),
+    NotebookSubmission("reference_05", NB05, judgement_case(NB05, "reference solution")),
 ]
 
 
