@@ -1,21 +1,28 @@
-"""A corpus of hostile and broken submissions to the drill assignment, with expected scores.
+"""Corpora of hostile and broken submissions, with expected scores.
 
 The drill (tests/grading/grader_course/source/drill/drill.ipynb) has three parts of
 2 points: square (A), add (B), shout (C); a read-only helper cell (exclaim) sits
-right before the test of Part C, which uses it. Each entry below says how a
-submission differs from a correct one and what it must score out of 6.
+right before the test of Part C, which uses it. Each entry of :data:`CORPUS` says
+how a submission differs from a correct one and what it must score out of 6.
+
+:data:`DAY3_CORPUS` holds wrong answers to the real Day 3 notebooks, which the
+drill cannot hold (it has no concurrency). Their answers and the test cells they
+fail are the per-notebook judgement tests' (tests/notebooks/test_notebook_NN.py).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
-from concurrency_lab.grading.staging import fill_answers, grade_id
+from concurrency_lab.grading.staging import fill_answers, grade_id, solutions
+from nbtools import Case
 
 CORRECT = {
     "square": 'def square(x):\n    """Return x squared."""\n    return x * x',
@@ -184,3 +191,87 @@ def make_submission(release_nb: Path, folder: Path, entry: Hostile) -> None:
         entry.write(folder, nb)
     else:
         nbformat.write(nb, folder / "drill.ipynb")
+
+
+# -- The Day 3 corpus ------------------------------------------------------------------------
+
+DAY3 = "day3"
+NOTEBOOK_TESTS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def judgement_case(notebook: str, name: str) -> Case:
+    """The case called ``name`` in the judgement tests of ``notebook`` ("04-processes.ipynb").
+
+    The module is imported the way pytest imports it (tests/notebooks on the path,
+    top-level name), so a session that collects both folders loads it once.
+    """
+    if str(NOTEBOOK_TESTS) not in sys.path:
+        sys.path.insert(0, str(NOTEBOOK_TESTS))
+    module = importlib.import_module(f"test_notebook_{notebook[:2]}")
+    return next(case for case in module.CASES if case.name == name)
+
+
+@dataclass(frozen=True)
+class NotebookSubmission:
+    """A student who submits one Day 3 notebook, answered as a judgement case answers it.
+
+    The notebook loses the points of the case's ``must_fail`` test cells, and
+    nothing else; the other notebooks of the assignment are not submitted.
+    """
+
+    name: str
+    notebook: str
+    case: Case
+    shows: str = ""  # what the student's feedback must show (the hint of their own run)
+    same_every_run: bool = False  # graded twice: the same grade both times
+
+
+NB04, NB05, NB06 = "04-processes.ipynb", "05-queues.ipynb", "06-pools.ipynb"
+
+# In the order to grade them: the slowest notebooks first (04 runs about twice as long as 05),
+# so that two grading workers finish together.
+DAY3_CORPUS = [
+    # Part B's statement: every process gets work, even for a single limit.
+    NotebookSubmission(
+        "one_task_per_limit",
+        NB04,
+        judgement_case(NB04, "a single limit sent to one process as one task"),
+        shows="split the work so that every process gets some",
+    ),
+    # Part B's statement: do not pick a start method (fork runs a notebook-defined worker on Linux only).
+    NotebookSubmission(
+        "fork_picked",
+        NB04,
+        judgement_case(NB04, "fork picked, with a worker defined in the notebook"),
+        shows="use the default start method and do not pick one",
+    ),
+    # A reference student per notebook proves it gets full points in the same run.
+    NotebookSubmission("reference_04", NB04, judgement_case(NB04, "reference solution")),
+    NotebookSubmission(
+        "own_reader_threads",
+        NB06,
+        judgement_case(NB06, "hand-made reader threads, not a pool"),
+        shows="read the files with a ThreadPoolExecutor of max_workers threads",
+        same_every_run=True,
+    ),
+    NotebookSubmission("reference_06", NB06, judgement_case(NB06, "reference solution")),
+    NotebookSubmission(
+        "arrival_order",
+        NB05,
+        judgement_case(NB05, "results in the order they arrived"),
+        shows="in the order the workers finished them, not in input order",
+        same_every_run=True,
+    ),
+    NotebookSubmission("reference_05", NB05, judgement_case(NB05, "reference solution")),
+]
+
+
+def make_notebook_submission(source_nb: Path, release_nb: Path, folder: Path, entry: NotebookSubmission) -> None:
+    """Write ``entry``'s one notebook into ``folder`` (submitted/<student>/day3).
+
+    The release notebook gets the source notebook's solutions, then the case's answers.
+    """
+    answers = {**solutions(nbformat.read(source_nb, as_version=4)), **entry.case.answers}
+    nb = fill_answers(nbformat.read(release_nb, as_version=4), answers, strict=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / entry.notebook)

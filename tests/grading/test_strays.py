@@ -6,8 +6,11 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 
 import psutil
+
+from concurrency_lab.grading.strays import wait_dead
 
 # Runs in a process of its own, which becomes a child subreaper like a grading worker.
 WORKER = textwrap.dedent(
@@ -87,3 +90,26 @@ def test_kills_the_kernels_processes_and_spares_the_workers_own(tmp_path):
             except psutil.NoSuchProcess:
                 pass
         worker.wait(timeout=30)
+
+
+# A kernel that starts a child and never reaps it, as a kernel never reaps multiprocessing's fork server.
+NEVER_REAPS = (
+    "import subprocess, time\nchild = subprocess.Popen(['sleep', '120'])\nprint(child.pid, flush=True)\ntime.sleep(120)"
+)
+
+
+def test_a_killed_child_that_its_parent_has_not_reaped_counts_as_dead():
+    """wait_dead returns at once for a zombie (killed, not yet reaped) and keeps a live process."""
+    parent = subprocess.Popen([sys.executable, "-c", NEVER_REAPS], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        child = psutil.Process(int(parent.stdout.readline()))
+        assert wait_dead([child], timeout=0.2) == [child]  # alive: waited for, not taken for dead
+        child.kill()
+        started = time.monotonic()
+        assert wait_dead([child], timeout=20) == []
+        assert child.status() == psutil.STATUS_ZOMBIE  # so it was not waited for until it was gone
+        assert time.monotonic() - started < 10
+    finally:
+        parent.kill()
+        parent.wait(timeout=30)

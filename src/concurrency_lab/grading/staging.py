@@ -104,8 +104,11 @@ def _renamed_copy(wanted: set[str], unknown: Mapping[str, set[str]]) -> str | No
 def stage_submission(settings: GradeSettings, student: str) -> list[str]:
     """Copy a submission to ``.grader/submitted/`` and make every notebook gradable.
 
-    A notebook that is not valid JSON, or missing, is graded as the unanswered
-    release copy (0 points); a renamed notebook is graded under its real name.
+    A notebook that is not valid JSON, or missing, scores 0 points: nbgrader
+    gives a notebook that is not there 0 without running it. A submission with
+    no gradable notebook at all gets the unanswered release copies instead (0
+    points, and a feedback page each), since nbgrader grades nothing without a
+    notebook. A renamed notebook is graded under its real name.
 
     Returns:
         Notes for the report: malformed, missing and renamed notebooks.
@@ -132,6 +135,7 @@ def stage_submission(settings: GradeSettings, student: str) -> list[str]:
             continue
         readable[path.name] = ids
     unknown = {name: ids for name, ids in readable.items() if name not in expected}
+    missing = []
     for name, release_nb in expected.items():
         if name in readable and name not in unknown:
             continue
@@ -141,7 +145,10 @@ def stage_submission(settings: GradeSettings, student: str) -> list[str]:
             del unknown[best]
             notes.append(f"{best} graded as {name} (renamed)")
         elif name not in readable:
-            shutil.copy(release_nb, staged / name)
+            missing.append(name)
             if not any(n.startswith(name) and n.endswith(".malformed") for n in os.listdir(staged)):
                 notes.append(f"{name} is missing: 0 points")
+    if len(missing) == len(expected):
+        for name in missing:
+            shutil.copy(expected[name], staged / name)
     return notes

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 from nbclient.util import run_sync
@@ -29,7 +30,7 @@ from traitlets.config import LoggingConfigurable
 
 from .hangdump import add_stdout
 
-__all__ = ["StrayReport", "describe", "is_helper"]
+__all__ = ["StrayReport", "describe", "is_helper", "wait_dead"]
 
 HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver", "multiprocessing.semaphore_tracker")
 
@@ -52,6 +53,36 @@ def describe(pid: int, command: str, width: int = 70) -> str:
     if len(command) > width:
         command = command[: width - 3] + "..."
     return f"pid {pid} ({command or '?'})"
+
+
+def wait_dead(procs: list[Any], timeout: float) -> list[Any]:
+    """Wait until each of ``procs`` has ended or is a zombie; return those that are neither.
+
+    A killed child of the kernel stays a zombie until the kernel reaps it, which
+    it may never do while it runs (multiprocessing's fork server and resource
+    tracker): ``psutil.wait_procs`` alone would wait the whole ``timeout`` for it.
+    Children of this process (the ones a subreaper adopted) are reaped.
+    """
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    alive = list(procs)
+    while alive:
+        _, alive = psutil.wait_procs(alive, timeout=0.02)  # reaps this process's own children
+        alive = [proc for proc in alive if _status(proc) not in (psutil.STATUS_ZOMBIE, None)]
+        if time.monotonic() >= deadline:
+            break
+    return alive
+
+
+def _status(proc: Any) -> str | None:
+    """The process's status, or None once it is gone."""
+    import psutil
+
+    try:
+        return proc.status()
+    except psutil.Error:
+        return None
 
 
 class StrayReport(LoggingConfigurable):
@@ -123,7 +154,7 @@ class StrayReport(LoggingConfigurable):
                 proc.kill()
             except psutil.Error:
                 pass
-        psutil.wait_procs(list(found.values()), timeout=5)
+        wait_dead(list(found.values()), timeout=5)
         recorded = getattr(self, "_stray_cells", {})
         by_cell: dict[int, list[str]] = {}
         for pid, proc in strays.items():
