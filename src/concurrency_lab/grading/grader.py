@@ -4,9 +4,10 @@ What it adds to ``nbgrader autograde``:
 
 * **Never drops a submission.** Each student's files are staged in
   ``.grader/submitted/`` (:func:`~.staging.stage_submission`): a notebook that
-  is not valid JSON, or missing, is graded as the unanswered release copy (0
-  points), a renamed notebook is graded under its real name, and the student's
-  own files are never touched. A dead or stuck kernel costs one cell:
+  is not valid JSON, or missing, scores 0 without being run (a submission with
+  no notebook at all is graded as the unanswered release copies), a renamed
+  notebook is graded under its real name, and the student's own files are
+  never touched. A dead or stuck kernel costs one cell:
   :class:`~.resilientexecute.ResilientExecute` restarts it, replays what ran
   before, and carries on; the report names the cell. A notebook whose
   autograde raises (nbgrader then drops the whole submission) is graded as
