@@ -167,6 +167,8 @@ class OpenSpy(CallSpy):
         threads: the ``threading.get_ident()`` of the thread of each open, in order.
         paths: ``str(path)`` of each open, in order.
         caller: set by the test to the ident of the thread that called the function under test.
+        gather: set by the test to hold each open until that many wait together (see
+            :class:`~concurrency_lab.hints.CallSpy`); 0, the default, holds none.
     """
 
     def __init__(self) -> None:
