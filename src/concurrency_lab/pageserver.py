@@ -317,7 +317,9 @@ class PageServer(_Routes):
         self._bound_port = int(self._httpd.server_address[1])
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            # stop() waits until the loop next looks at its flag: at most this long (a test
+            # starts and stops a dozen servers; 50 ms each added up to half a second).
+            kwargs={"poll_interval": 0.005},
             name="PageServer",
             daemon=True,
         )

@@ -257,3 +257,17 @@ def test_failing_addresses_raise_what_the_lesson_shows(mode):
         _ = server.refused_url
     with pytest.raises(RuntimeError):
         _ = server.connect_hang_url
+
+
+def test_a_server_stops_within_milliseconds():
+    """stop() does not wait out a long poll of the serving loop: a test starts and stops many servers.
+
+    The best of five start-and-stop rounds, so that a busy machine does not decide it.
+    """
+    rounds = []
+    for _ in range(5):
+        start = time.perf_counter()
+        with PageServer(pages=1):
+            pass
+        rounds.append(time.perf_counter() - start)
+    assert min(rounds) < 0.03, rounds
