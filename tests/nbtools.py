@@ -20,6 +20,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbgrader.utils import is_grade
 
+from concurrency_lab.grading.settings import KERNEL_ENV
 from concurrency_lab.grading.staging import fill_answers, grade_id
 from concurrency_lab.grading.transport import use_ipc_transport
 
@@ -58,9 +59,10 @@ class CellResult:
 
 
 def kernel_env(start_method: str | None = None, **extra: str) -> dict[str, str]:
-    """The environment for a grading-like kernel: NBGRADER_EXECUTION set, start method forced."""
+    """The environment for a grading-like kernel: NBGRADER_EXECUTION and KERNEL_ENV set, start method forced."""
     env = dict(os.environ)
     env["NBGRADER_EXECUTION"] = "autograde"
+    env.update(KERNEL_ENV)
     env["PYTHONWARNINGS"] = env.get("PYTHONWARNINGS", "")
     if start_method:
         env["CONCURRENCY_LAB_START_METHOD"] = start_method

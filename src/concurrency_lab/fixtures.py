@@ -9,7 +9,8 @@ watches what a student's function does; the checks stay in the test cells.
 - :func:`cpu_split_under_spawn` (04, 06): the CPU time spent in this process
   and in its children while a call runs.
 - :data:`DRAIN_BEFORE_JOIN` (05): the hint given when ``queue_map`` hangs.
-- :func:`finish_after` (05): a worker function whose results arrive in a forced order.
+- :func:`finish_after` and :func:`outcome_after` (05): worker functions whose results (or
+  exceptions) arrive in a forced order.
 - :func:`random_texts` and :class:`OpenSpy` (06): texts to analyse, and an
   ``opener`` that counts the opens in flight and the threads that made them.
 """
@@ -35,6 +36,7 @@ __all__ = [
     "cpu_label",
     "cpu_split_under_spawn",
     "finish_after",
+    "outcome_after",
     "random_texts",
     "spin",
 ]
@@ -165,6 +167,8 @@ class OpenSpy(CallSpy):
         threads: the ``threading.get_ident()`` of the thread of each open, in order.
         paths: ``str(path)`` of each open, in order.
         caller: set by the test to the ident of the thread that called the function under test.
+        gather: set by the test to hold each open until that many wait together (see
+            :class:`~concurrency_lab.hints.CallSpy`); 0, the default, holds none.
     """
 
     def __init__(self) -> None:
@@ -184,6 +188,15 @@ class OpenSpy(CallSpy):
         return self.spied_call(delay, open, path, mode)
 
 
+def _wait_for(folder: str, after: tuple[Any, ...]) -> None:
+    """Wait (up to 20 s) for the files ``<name>.done`` of every name in ``after``, then 0.2 s more."""
+    if after:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not all((Path(folder) / f"{other}.done").exists() for other in after):
+            time.sleep(0.005)
+        time.sleep(0.2)
+
+
 def finish_after(item: tuple[Any, str, tuple[Any, ...]]) -> Any:
     """Return ``value`` of ``item = (value, folder, after)``, but only after the items ``after``.
 
@@ -196,10 +209,23 @@ def finish_after(item: tuple[Any, str, tuple[Any, ...]]) -> Any:
     whether the workers share one task queue or each has its own.
     """
     value, folder, after = item
-    if after:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not all((Path(folder) / f"{other}.done").exists() for other in after):
-            time.sleep(0.005)
-        time.sleep(0.2)
+    _wait_for(folder, after)
     (Path(folder) / f"{value}.done").touch()
     return value
+
+
+def outcome_after(item: tuple[int, Any, str, tuple[int, ...]]) -> Any:
+    """Return ``outcome`` of ``item = (index, outcome, folder, after)``, or raise it if it is an exception.
+
+    :func:`finish_after` for exceptions: the call leaves ``<index>.done`` in
+    ``folder`` once its wait is over, and waits (up to 20 s) for the files of
+    the indexes in ``after``, then 0.2 s more. With two workers,
+    ``[(0, KeyError("first"), f, (1,)), (1, ValueError("second"), f, ()), (2, 3, f, ())]``
+    always sends the ``ValueError`` back before the ``KeyError``.
+    """
+    index, outcome, folder, after = item
+    _wait_for(folder, after)
+    (Path(folder) / f"{index}.done").touch()
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome

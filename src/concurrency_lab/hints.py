@@ -567,11 +567,29 @@ class CallSpy:
         func: the function to call.
         delay: seconds to sleep in each call before calling ``func`` (so that
             calls that can overlap do overlap).
+        gather: hold each call until this many calls wait together, then
+            start their delays (0: hold none). Calls that can overlap are then
+            seen overlapping however late their threads start, without a long
+            delay. If ``gather_timeout`` seconds pass first, the waiting calls
+            go on and the spy stops gathering until :meth:`reset`.
+        gather_timeout: seconds a call waits for the others at most.
     """
 
-    def __init__(self, func: Callable[..., Any] | None = None, delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        func: Callable[..., Any] | None = None,
+        delay: float = 0.0,
+        gather: int = 0,
+        gather_timeout: float = 3.0,
+    ) -> None:
         self.func = func
         self.delay = delay
+        self.gather = gather
+        self.gather_timeout = gather_timeout
+        self._gate = threading.Condition()
+        self._held = 0
+        self._wave = 0
+        self._gathering = True
         self.calls: list[Call] = []
         self.now = 0
         self.peak = 0
@@ -592,6 +610,7 @@ class CallSpy:
             self.now += 1
             self.peak = max(self.peak, self.now)
         try:
+            self._wait_at_gate()
             if delay:
                 time.sleep(delay)
             return func(*args, **kwargs)
@@ -599,10 +618,30 @@ class CallSpy:
             with self.lock:
                 self.now -= 1
 
+    def _wait_at_gate(self) -> None:
+        """Hold this call until ``gather`` calls wait together (see the class's ``gather``)."""
+        with self._gate:
+            if self.gather <= 0 or not self._gathering:
+                return
+            self._held += 1
+            wave = self._wave
+            if self._held < self.gather:
+                self._gate.wait_for(lambda: self._wave != wave, timeout=self.gather_timeout)
+                if self._wave != wave:
+                    return
+                self._gathering = False  # never enough together: stop holding calls
+            self._held = 0
+            self._wave += 1
+            self._gate.notify_all()
+
     def reset(self) -> None:
-        """Forget every call seen so far (the caller stays)."""
+        """Forget every call seen so far (the caller stays), and gather again."""
         with self.lock:
             self.calls, self.now, self.peak = [], 0, 0
+        with self._gate:
+            self._held, self._gathering = 0, True
+            self._wave += 1
+            self._gate.notify_all()
 
     @contextlib.contextmanager
     def patched(self, owner: Any, name: str) -> Iterator[CallSpy]:

@@ -32,6 +32,11 @@ Routes::
 
 Any route takes ``?delay=SECONDS`` to override the latency of one request.
 
+``PageServer(gather=n)`` holds page requests at a gate until ``n`` of them
+wait there together (or every page not yet answered does), and only then
+starts their latency: a client that keeps ``n`` requests in flight is seen
+with ``n`` in flight however late its threads start, without a long latency.
+
 Two more addresses of a :class:`PageServer` fail before any HTTP, so that a
 lesson or a test can show every way a download fails:
 :attr:`PageServer.refused_url` (nothing listens: the connection is refused)
@@ -152,6 +157,7 @@ class _Plan:
     ctype: str = "text/plain"
     hang: bool = False
     location: str | None = None
+    page: bool = False
 
 
 class _Server(ThreadingHTTPServer):
@@ -233,6 +239,14 @@ class PageServer(_Routes):
             (it is also released when the server stops).
         mode: ``"threads"`` (a thread per connection, the default) or
             ``"asyncio"`` (coroutines on one event loop, in one thread).
+        gather: hold each page request until this many page requests wait
+            together, or until every page not yet answered is waiting (so a
+            last, smaller group goes too); then all of them wait ``latency``
+            and are answered. 0 (the default) holds nothing. Threads mode only.
+        gather_timeout: seconds a request waits at the gate at most; when it
+            runs out, the waiting requests go on and the server stops
+            gathering, so a client that never has ``gather`` requests in
+            flight waits once, not at every request.
     """
 
     def __init__(
@@ -244,9 +258,15 @@ class PageServer(_Routes):
         port: int = 0,
         hang_seconds: float = 60.0,
         mode: str = "threads",
+        gather: int = 0,
+        gather_timeout: float = 3.0,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if gather < 0 or (gather and mode != "threads"):
+            raise ValueError(f"gather must be >= 0, and 0 unless mode is 'threads'; got {gather} in mode {mode!r}")
+        if gather_timeout <= 0:
+            raise ValueError(f"gather_timeout must be > 0 seconds, got {gather_timeout}")
         if pages < 0:
             raise ValueError(f"pages must be >= 0, got {pages}")
         if page_size < 0:
@@ -258,6 +278,13 @@ class PageServer(_Routes):
         self.latency = latency
         self.hang_seconds = hang_seconds
         self.mode = mode
+        self.gather = gather
+        self.gather_timeout = gather_timeout
+        self._gate = threading.Condition()
+        self._held = 0  # page requests waiting at the gate
+        self._released = 0  # page requests let through the gate
+        self._wave = 0  # how many times the gate opened
+        self._gathering = gather > 0
         self._host = host
         self._port = port
         self._lock = threading.Lock()
@@ -290,7 +317,9 @@ class PageServer(_Routes):
         self._bound_port = int(self._httpd.server_address[1])
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            # stop() waits until the loop next looks at its flag: at most this long (a test
+            # starts and stops a dozen servers; 50 ms each added up to half a second).
+            kwargs={"poll_interval": 0.005},
             name="PageServer",
             daemon=True,
         )
@@ -298,10 +327,12 @@ class PageServer(_Routes):
         return self
 
     def stop(self) -> None:
-        """Stop serving, release requests held by ``/hang`` and close the port."""
+        """Stop serving, release requests held by ``/hang`` or at the gate, and close the port."""
         if self._thread is None:
             return
         self._stopping.set()
+        with self._gate:
+            self._gate.notify_all()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -438,6 +469,26 @@ class PageServer(_Routes):
         with self._lock:
             self._in_flight -= 1
 
+    def _wait_at_gate(self) -> None:
+        """Hold a page request until ``gather`` of them wait (see the class's ``gather``)."""
+        with self._gate:
+            if not self._gathering:
+                return
+            self._held += 1
+            wave = self._wave
+            if self._held < min(self.gather, max(1, self.pages - self._released)):
+                opened = self._gate.wait_for(
+                    lambda: self._wave != wave or self._stopping.is_set(), timeout=self.gather_timeout
+                )
+                if self._wave != wave:
+                    return
+                if not opened or self._stopping.is_set():
+                    self._gathering = False  # never enough together: stop holding requests
+            self._released += self._held
+            self._held = 0
+            self._wave += 1
+            self._gate.notify_all()
+
     # -- what to answer -----------------------------------------------------
     def _plan(self, target: str) -> _Plan:
         """How to answer a GET of ``target`` (a path with an optional query)."""
@@ -460,7 +511,7 @@ class PageServer(_Routes):
         if path.startswith(prefix) and path[len(prefix) :].isdigit():
             index = int(path[len(prefix) :])
             if index < self.pages:
-                return _Plan(delay, HTTPStatus.OK, self.body(index), "text/html")
+                return _Plan(delay, HTTPStatus.OK, self.body(index), "text/html", page=True)
         return _Plan(delay, HTTPStatus.NOT_FOUND, b"not found\n")
 
     # -- the asyncio mode ---------------------------------------------------
@@ -583,6 +634,8 @@ class PageServer(_Routes):
                 if plan.hang:
                     server._stopping.wait(server.hang_seconds)
                     return  # close without an answer
+                if plan.page:
+                    server._wait_at_gate()
                 if server._stopping.wait(plan.delay):
                     return
                 self._send(plan.status, plan.body, plan.ctype, plan.location)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass
 
 __all__ = [
@@ -140,6 +139,8 @@ def timed_fetch(url: str, timeout: float = 10.0, kind: str = "thread") -> tuple[
     Raises:
         urllib.error.URLError: if the download fails.
     """
+    import urllib.request  # here, not at the top: worker processes that never fetch skip it
+
     start_t = time.perf_counter()
     with urllib.request.urlopen(url, timeout=timeout) as response:
         size = len(response.read())

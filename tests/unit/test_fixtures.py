@@ -136,3 +136,15 @@ def test_finish_after_forces_the_order_results_arrive_in(tmp_path):
         for future in as_completed(futures):
             order.append(future.result())
     assert order == [1, 0]
+
+
+def test_outcome_after_raises_in_the_forced_order(tmp_path):
+    """The exception told to wait for the next item arrives second; a plain outcome is returned."""
+    items = [(0, KeyError("first"), str(tmp_path), (1,)), (1, ValueError("second"), str(tmp_path), ())]
+    order = []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(fixtures.outcome_after, item) for item in items]
+        for future in as_completed(futures):
+            order.append(type(future.exception()).__name__)
+    assert order == ["ValueError", "KeyError"]
+    assert fixtures.outcome_after((2, 3, str(tmp_path), ())) == 3

@@ -240,6 +240,33 @@ def test_call_spy_tells_a_pool_from_own_threads_and_the_caller():
     assert spy.peak == 2
 
 
+def test_call_spy_gather_overlaps_calls_whose_threads_start_late():
+    """With gather=3, three calls started 0.1 s apart (each 0.02 s long) are in flight together."""
+    spy = CallSpy(lambda x: x, delay=0.02, gather=3, gather_timeout=10)
+    threads = [threading.Thread(target=spy, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.1)
+    for thread in threads:
+        thread.join(timeout=20)
+    assert spy.peak == 3 and len(spy.calls) == 6
+
+
+def test_call_spy_gather_gives_up_once_and_again_after_reset():
+    """Calls one at a time never fill a gate of 2: the first waits gather_timeout, the next goes at once."""
+    spy = CallSpy(lambda x: x, gather=2, gather_timeout=0.3)
+    waits = []
+    for _ in range(2):
+        start = time.perf_counter()
+        spy(1)
+        waits.append(time.perf_counter() - start)
+    assert waits[0] >= 0.25 and waits[1] < 0.25, waits
+    spy.reset()
+    start = time.perf_counter()
+    spy(1)
+    assert time.perf_counter() - start >= 0.25
+
+
 def test_call_spy_patches_a_method_and_puts_it_back():
     """patched() stands in for a method (self is passed) only inside the block."""
 

@@ -39,7 +39,17 @@ def test_page_body_rejects_negative_size():
         page_body(0, -1)
 
 
-@pytest.mark.parametrize("kwargs", [{"pages": -1}, {"page_size": -5}, {"latency": -0.1}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"pages": -1},
+        {"page_size": -5},
+        {"latency": -0.1},
+        {"gather": -1},
+        {"gather": 2, "mode": "asyncio"},
+        {"gather": 2, "gather_timeout": 0},
+    ],
+)
 def test_server_rejects_bad_settings(kwargs):
     """Negative pages, sizes or latencies are refused up front."""
     with pytest.raises(ValueError):
@@ -107,6 +117,73 @@ def test_peak_is_eight_with_eight_threads():
         assert statuses == [200] * 16
         assert server.peak_in_flight == 8
         assert server.requests == 16
+
+
+def test_gather_holds_requests_until_that_many_wait_together():
+    """With gather=4, four threads whose starts are spread out are still all in flight at once.
+
+    The threads start 0.1 s apart and each page takes 0.05 s: without the gate no two
+    would overlap. The last, smaller group (2 of 10 pages) is let through at once.
+    """
+    with PageServer(pages=10, latency=0.05, gather=4, gather_timeout=10) as server:
+        todo = list(server.page_urls)
+        lock = threading.Lock()
+        statuses = []
+
+        def worker() -> None:
+            while True:
+                with lock:
+                    if not todo:
+                        return
+                    url = todo.pop(0)
+                statuses.append(fetch(url)[0])
+
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        start = time.perf_counter()
+        for thread in threads:
+            thread.start()
+            time.sleep(0.1)
+        for thread in threads:
+            thread.join(timeout=20)
+        elapsed = time.perf_counter() - start
+        assert statuses == [200] * 10
+        assert server.peak_in_flight == 4
+        assert elapsed < 5, f"the last group of 2 should not wait for the 10 s gather_timeout ({elapsed:.1f} s)"
+
+
+def test_gather_gives_up_once_when_too_few_requests_come():
+    """One request at a time never fills a gate of 3: the first waits gather_timeout, the rest go at once."""
+    with PageServer(pages=4, latency=0.0, gather=3, gather_timeout=0.5) as server:
+        times = []
+        for url in server.page_urls:
+            start = time.perf_counter()
+            assert fetch(url)[0] == 200
+            times.append(time.perf_counter() - start)
+        assert server.peak_in_flight == 1
+    assert times[0] >= 0.45, times
+    assert all(t < 0.45 for t in times[1:]), times
+
+
+def test_stop_releases_requests_held_at_the_gate():
+    """A request waiting at the gate ends when the server stops, and the stop does not hang."""
+    server = PageServer(pages=4, latency=0.0, gather=4, gather_timeout=30).start()
+    client = threading.Thread(target=lambda: _ignore_errors(fetch, server.page_url(1)), daemon=True)
+    client.start()
+    deadline = time.monotonic() + 5
+    while server.in_flight < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    start = time.perf_counter()
+    server.stop()
+    client.join(timeout=5)
+    assert not client.is_alive()
+    assert time.perf_counter() - start < 5
+
+
+def _ignore_errors(func, *args):
+    try:
+        func(*args)
+    except (OSError, urllib.error.URLError):
+        pass
 
 
 def test_thirty_two_concurrent_clients_are_served_in_parallel():
@@ -180,3 +257,17 @@ def test_failing_addresses_raise_what_the_lesson_shows(mode):
         _ = server.refused_url
     with pytest.raises(RuntimeError):
         _ = server.connect_hang_url
+
+
+def test_a_server_stops_within_milliseconds():
+    """stop() does not wait out a long poll of the serving loop: a test starts and stops many servers.
+
+    The best of five start-and-stop rounds, so that a busy machine does not decide it.
+    """
+    rounds = []
+    for _ in range(5):
+        start = time.perf_counter()
+        with PageServer(pages=1):
+            pass
+        rounds.append(time.perf_counter() - start)
+    assert min(rounds) < 0.03, rounds

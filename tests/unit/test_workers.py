@@ -95,3 +95,21 @@ def test_sleep_then_waits_then_returns_or_raises():
     assert time.perf_counter() - start >= 0.05
     with pytest.raises(KeyError, match="late"):
         sleep_then((0, KeyError("late")))
+
+
+def test_a_worker_process_imports_no_page_server():
+    """Unpickling a worker imports the package, but not the page server (asyncio, http.server) it never uses."""
+    import subprocess
+    import sys
+
+    code = (
+        "import pickle, sys\n"
+        "import concurrency_lab.workers as w\n"
+        "pickle.loads(pickle.dumps(w.count_primes))\n"
+        "print(sorted(m for m in ('concurrency_lab.pageserver', 'asyncio', 'http.server', 'urllib.request') "
+        "if m in sys.modules))\n"
+        "from concurrency_lab import PageServer, measure\n"
+        "print(PageServer.__module__, measure.__module__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split("\n")[:2] == ["[]", "concurrency_lab.pageserver concurrency_lab.timing"], done.stdout

@@ -3,8 +3,9 @@
 ``python -m concurrency_lab.grading.profile`` runs each source notebook of the
 assignment (the solutions and the hidden tests: what ``nbgrader autograde``
 runs for a fully solved submission) in a fresh kernel, the way grading does
-(``NBGRADER_EXECUTION=autograde``, kernels on Unix sockets, all notebooks in
-one working folder), and times every step with ``time.perf_counter``:
+(``NBGRADER_EXECUTION=autograde`` and the grading kernel's
+:data:`~.settings.KERNEL_ENV`, kernels on Unix sockets, all notebooks in one
+working folder), and times every step with ``time.perf_counter``:
 
 * **kernel start**: from launching the kernel to its first ``kernel_info`` reply;
 * **imports**: the import statements at the top of the first code cell;
@@ -41,6 +42,7 @@ import nbformat
 from nbclient import NotebookClient
 
 from ..machine import describe_machine
+from .settings import KERNEL_ENV
 from .transport import use_ipc_transport
 
 __all__ = ["PHASES", "CellTime", "NotebookProfile", "classify", "main", "profile_notebook", "split_imports"]
@@ -166,8 +168,9 @@ def profile_notebook(
         resources={"metadata": {"path": str(workdir)}},
     )
     profile = NotebookProfile(path.name)
-    previous = os.environ.get("NBGRADER_EXECUTION")
-    os.environ["NBGRADER_EXECUTION"] = "autograde"  # as nbgrader autograde sets it
+    grading_env = {"NBGRADER_EXECUTION": "autograde", **KERNEL_ENV}  # as the grader's kernels have it
+    previous = {name: os.environ.get(name) for name in grading_env}
+    os.environ.update(grading_env)
     try:
         start = time.perf_counter()
         client.km = client.create_kernel_manager()
@@ -187,10 +190,11 @@ def profile_notebook(
             client._cleanup_kernel()
             profile.steps.append(CellTime("shutdown", -1, time.perf_counter() - wall0, 0.0))
     finally:
-        if previous is None:
-            os.environ.pop("NBGRADER_EXECUTION", None)
-        else:
-            os.environ["NBGRADER_EXECUTION"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return profile
 
 

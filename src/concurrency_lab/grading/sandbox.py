@@ -45,6 +45,7 @@ from typing import Any
 
 from .settings import (
     CGROUP_PREFIX,
+    KERNEL_ENV,
     KERNEL_MARKER_ENV,
     KERNEL_NAME,
     MAX_PROCS_ENV,
@@ -219,7 +220,7 @@ def setup_worker(settings: GradeSettings) -> None:
         ],
         "display_name": "Concurrency Lab grader (limited)",
         "language": "python",
-        "env": {KERNEL_MARKER_ENV: "1"},
+        "env": {**KERNEL_ENV, KERNEL_MARKER_ENV: "1"},
     }
     tmp = spec / f"kernel.json.{os.getpid()}"
     tmp.write_text(json.dumps(kernel, indent=1))

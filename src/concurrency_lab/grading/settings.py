@@ -21,6 +21,7 @@ __all__ = [
     "CGROUP_PREFIX",
     "EVENTS_ENV",
     "FEEDBACK_ZIPS",
+    "KERNEL_ENV",
     "KERNEL_MARKER_ENV",
     "KERNEL_NAME",
     "MAX_PROCS_ENV",
@@ -55,6 +56,11 @@ EVENTS_ENV = "CONCURRENCY_LAB_GRADER_EVENTS"
 #: Set to "1" in every grading kernel's environment (by the grader's kernelspec), and so
 #: inherited by every process a kernel starts: the clean-up after a student kills those.
 KERNEL_MARKER_ENV = "CONCURRENCY_LAB_GRADED_KERNEL"
+#: What a grading kernel's environment sets besides the marker (the grader's kernelspec, the
+#: profile and the judgement tests use it): matplotlib's Agg backend, so that a chart is drawn
+#: into no PNG that nobody grades (the inline backend renders every figure; Agg renders none
+#: until asked to save one). Figures and their data are made exactly as in JupyterLab.
+KERNEL_ENV: dict[str, str] = {"MPLBACKEND": "agg"}
 
 # -- names on disk.
 
