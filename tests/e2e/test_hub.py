@@ -290,7 +290,10 @@ def test_browser_fetch_validate_submit_and_read_feedback(hub, browser):
     released.get_by_role("button", name="Fetch").click()
     fetched = page.locator("#fetched_assignments_list .list_item", has_text="day3").first
     fetched.wait_for(timeout=60_000)
-    assert len(list((home(user) / "day3").glob("*.ipynb"))) == 6
+    fetched_notebooks = sorted((home(user) / "day3").glob("*.ipynb"))
+    assert [p.name for p in fetched_notebooks] == sorted(p.name for p in (ROOT / "release" / "day3").glob("*.ipynb"))
+    for notebook in fetched_notebooks:  # each one a valid notebook, as JupyterLab opens it
+        nbformat.validate(nbformat.read(notebook, as_version=4))
     fetched.locator(".assignment-notebooks-link").click()
     page.locator("#fetched_assignments_list a", has_text="02-threads").click()
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
