@@ -66,3 +66,21 @@ def test_no_dump_when_the_cell_finishes_in_time(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
     Client(nb, timeout=20, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     assert [out.text for out in nb.cells[0].outputs] == ["42\n"]
+
+
+def test_a_grading_workers_dump_folder_goes_when_the_worker_ends():
+    """The folder a worker's kernels write their dumps to is removed when that worker process ends.
+
+    A forked worker ends with ``os._exit``, which runs no ``atexit`` handler (as pytest-xdist's
+    and Dask's workers may end): only multiprocessing's finalizers.
+    """
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from concurrency_lab.grading.hangdump import _dump_dir
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        folder = pool.submit(_dump_dir).result()
+        assert os.path.isdir(folder)
+    assert not os.path.exists(folder)

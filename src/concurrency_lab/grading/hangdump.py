@@ -16,7 +16,7 @@ from a thread that spins holding the GIL or blocks in a lock.
 from __future__ import annotations
 
 import asyncio
-import atexit
+import multiprocessing.util
 import os
 import shutil
 import signal
@@ -53,7 +53,9 @@ def _dump_dir() -> str:
     global _DUMP_DIR
     if _DUMP_DIR is None or not os.path.isdir(_DUMP_DIR):
         _DUMP_DIR = tempfile.mkdtemp(prefix="cl-dumps-")
-        atexit.register(shutil.rmtree, _DUMP_DIR, True)
+        # Not atexit: a grading worker is a multiprocessing child, which ends with os._exit and
+        # runs only multiprocessing's finalizers (so does a main process, at its exit).
+        multiprocessing.util.Finalize(None, shutil.rmtree, args=(_DUMP_DIR, True), exitpriority=0)
     return _DUMP_DIR
 
 
