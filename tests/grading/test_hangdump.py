@@ -68,6 +68,14 @@ def test_no_dump_when_the_cell_finishes_in_time(tmp_path):
     assert [out.text for out in nb.cells[0].outputs] == ["42\n"]
 
 
+def _a_new_dump_dir() -> str:
+    """In a worker: the dump folder the worker makes for itself (a forked one inherits its parent's)."""
+    from concurrency_lab.grading import hangdump
+
+    hangdump._DUMP_DIR = None
+    return hangdump._dump_dir()
+
+
 def test_a_grading_workers_dump_folder_goes_when_the_worker_ends():
     """The folder a worker's kernels write their dumps to is removed when that worker process ends.
 
@@ -78,9 +86,7 @@ def test_a_grading_workers_dump_folder_goes_when_the_worker_ends():
     import os
     from concurrent.futures import ProcessPoolExecutor
 
-    from concurrency_lab.grading.hangdump import _dump_dir
-
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
-        folder = pool.submit(_dump_dir).result()
+        folder = pool.submit(_a_new_dump_dir).result()
         assert os.path.isdir(folder)
     assert not os.path.exists(folder)
