@@ -80,12 +80,23 @@ class DaskCluster:
     scheduler: subprocess.Popen | None = None
     workers: dict[str, subprocess.Popen] = field(default_factory=dict)
 
+    def launch(self, name: str, command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+        """Start ``dask <command>`` in a process group of its own, its output in ``<name>.log``."""
+        with open(self.folder / f"{name}.log", "w") as log:
+            return subprocess.Popen(
+                [str(Path(sys.executable).parent / "dask"), *command],
+                cwd=cwd,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
     def start_worker(self, name: str, env: dict[str, str], cwd: Path) -> None:
         """Start ``dask worker`` named ``name``: a nanny and one worker process with one thread."""
-        log = open(self.folder / f"{name}.log", "w")
-        self.workers[name] = subprocess.Popen(
+        self.workers[name] = self.launch(
+            name,
             [
-                str(Path(sys.executable).parent / "dask"),
                 "worker",
                 self.address,
                 "--name",
@@ -102,13 +113,9 @@ class DaskCluster:
                 "--death-timeout",
                 "60",
             ],
-            cwd=cwd,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            cwd,
+            env,
         )
-        log.close()
 
     def kill_worker(self, name: str) -> None:
         """SIGKILL a worker's whole process group (its nanny, itself, everything it started)."""
@@ -147,26 +154,12 @@ def dask_cluster(workers: int, cwd: Path, env: dict[str, str] | None = None) -> 
     cluster = DaskCluster(folder)
     info = folder / "scheduler.json"
     try:
-        log = open(folder / "scheduler.log", "w")
-        cluster.scheduler = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "dask"),
-                "scheduler",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--no-dashboard",
-                "--scheduler-file",
-                str(info),
-            ],
-            cwd=folder,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        cluster.scheduler = cluster.launch(
+            "scheduler",
+            ["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(info)],
+            folder,
+            env,
         )
-        log.close()
         _wait_for(info.exists, 60, "the Dask scheduler to start")
         _wait_for(lambda: bool(info.read_text().strip()), 10, "the scheduler file")
         cluster.address = json.loads(info.read_text())["address"]
