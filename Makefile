@@ -35,7 +35,7 @@ lab: install
 # themselves); then strict nbval, with the sanitize file, on the executed
 # companion notebooks (the speedup lab in its quick mode).
 NBVAL_COPY = rm -rf .build/nbval && mkdir -p .build/nbval && cp -r notebooks source .build/nbval/
-PYTEST = $(PY) -m pytest -p no:cacheprovider -n $(JOBS) --dist loadfile --nbval-cell-timeout=$(NBVAL_TIMEOUT)
+PYTEST = $(PY) -m pytest -p no:cacheprovider -n $(JOBS) --dist loadfile --no-loadscope-reorder --nbval-cell-timeout=$(NBVAL_TIMEOUT)
 
 test: install
 	$(NBVAL_COPY)

@@ -115,3 +115,15 @@ def test_nbgrader_config_loads_and_sets_what_the_course_needs():
     assert preprocessors[0] is ResilientExecute
     assert config.Autograde.sanitize_preprocessors == list(SANITIZE_PREPROCESSORS)
     assert RestoreCells in [import_item(name) for name in SANITIZE_PREPROCESSORS]
+
+
+def test_the_longest_test_files_named_for_the_run_order_exist(request):
+    """Each file in tests/conftest.py's LONGEST_FIRST exists: a renamed file would silently run last."""
+    conftest = next(
+        plugin
+        for plugin in request.config.pluginmanager.get_plugins()
+        if getattr(plugin, "__file__", None) == str(ROOT / "tests" / "conftest.py")
+    )
+    assert conftest.LONGEST_FIRST
+    missing = [name for name in conftest.LONGEST_FIRST if not (ROOT / "tests" / name).is_file()]
+    assert missing == [], f"not in tests/: {missing}"
