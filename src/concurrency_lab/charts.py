@@ -11,6 +11,7 @@ fit (:func:`fit_parallel_fraction`), and one Gantt chart per run.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -27,17 +28,20 @@ __all__ = [
     "plot_speedups",
     "plot_timeline",
     "plot_timelines",
+    "pyplot",
 ]
 
 Points = Sequence[tuple[float, float]]
 
 
-def _pyplot() -> Any:
+@functools.cache
+def pyplot() -> Any:
     """``matplotlib.pyplot``, imported by the first chart drawn, not by ``import charts``.
 
     A notebook that imports the charts but draws nothing (quick mode) does not
     pay for matplotlib (about half a second). Outside a notebook (tests,
-    ``make bench``) charts are drawn off-screen, with the Agg backend.
+    ``make bench``) charts are drawn off-screen: the first call chooses the Agg
+    backend there.
     """
     import matplotlib
 
@@ -51,7 +55,7 @@ def _pyplot() -> Any:
 def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
     if ax is not None:
         return ax
-    _, new_ax = _pyplot().subplots(figsize=size)
+    _, new_ax = pyplot().subplots(figsize=size)
     return new_ax
 
 
@@ -226,7 +230,7 @@ def plot_speedups(
     records = [r for r in records if r["kind"] != "sequential"]
     workloads = list(dict.fromkeys(r["workload"] for r in records)) or ["(no data)"]
     machine = machine or describe_machine()
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import FixedLocator, NullLocator
 
     fig, axes = plt.subplots(1, len(workloads), figsize=(5.8 * len(workloads), 4.6), squeeze=False)
@@ -319,7 +323,7 @@ def plot_timelines(
     """
     keys: list[Any] = list(runs) or ["(no runs)"]
     heights = [len({s.worker for s in runs.get(k, [])}) + 1.6 for k in keys]
-    fig, axes = _pyplot().subplots(
+    fig, axes = pyplot().subplots(
         len(keys),
         1,
         figsize=(8.5, 0.32 * sum(heights) + 1.4),
