@@ -650,9 +650,9 @@ def plot(points: Sequence[Point], machine: str | None = None) -> Any:
     Returns:
         The matplotlib figure.
     """
-    import matplotlib.pyplot as plt
+    from .charts import pyplot
 
-    from . import charts  # noqa: F401  (chooses the off-screen backend outside a notebook)
+    plt = pyplot()  # with the off-screen backend outside a notebook
 
     labels = [textwrap.fill(p.mode.label, 12) for p in points]
     colors = [_COLORS[p.mode.kind] for p in points]

@@ -11,22 +11,16 @@ fit (:func:`fit_parallel_fraction`), and one Gantt chart per run.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from typing import Any
-
-import matplotlib
-
-if not matplotlib.get_backend().lower().startswith(("module://matplotlib_inline", "inline")):
-    # Outside a notebook (tests, make bench) draw off-screen.
-    matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, NullLocator
+from typing import TYPE_CHECKING, Any
 
 from .machine import describe_machine
 from .workers import TaskSpan
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = [
     "fit_parallel_fraction",
@@ -34,15 +28,34 @@ __all__ = [
     "plot_speedups",
     "plot_timeline",
     "plot_timelines",
+    "pyplot",
 ]
 
 Points = Sequence[tuple[float, float]]
 
 
+@functools.cache
+def pyplot() -> Any:
+    """``matplotlib.pyplot``, imported by the first chart drawn, not by ``import charts``.
+
+    A notebook that imports the charts but draws nothing (quick mode) does not
+    pay for matplotlib (about half a second). Outside a notebook (tests,
+    ``make bench``) charts are drawn off-screen: the first call chooses the Agg
+    backend there.
+    """
+    import matplotlib
+
+    if not matplotlib.get_backend().lower().startswith(("module://matplotlib_inline", "inline")):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
     if ax is not None:
         return ax
-    _, new_ax = plt.subplots(figsize=size)
+    _, new_ax = pyplot().subplots(figsize=size)
     return new_ax
 
 
@@ -217,6 +230,9 @@ def plot_speedups(
     records = [r for r in records if r["kind"] != "sequential"]
     workloads = list(dict.fromkeys(r["workload"] for r in records)) or ["(no data)"]
     machine = machine or describe_machine()
+    plt = pyplot()
+    from matplotlib.ticker import FixedLocator, NullLocator
+
     fig, axes = plt.subplots(1, len(workloads), figsize=(5.8 * len(workloads), 4.6), squeeze=False)
     for ax, workload in zip(axes[0], workloads):
         mine = [r for r in records if r["workload"] == workload]
@@ -307,7 +323,7 @@ def plot_timelines(
     """
     keys: list[Any] = list(runs) or ["(no runs)"]
     heights = [len({s.worker for s in runs.get(k, [])}) + 1.6 for k in keys]
-    fig, axes = plt.subplots(
+    fig, axes = pyplot().subplots(
         len(keys),
         1,
         figsize=(8.5, 0.32 * sum(heights) + 1.4),

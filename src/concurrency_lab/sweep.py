@@ -750,12 +750,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for r in rows:
             if r.kind != "sequential":
                 writer.writerow([r.workload, r.kind, r.workers, f"{r.startup_s:.6f}", method])
-    for name, fig in (
+    figures = (
         ("speedups.png", charts.plot_speedups(rows, machine=machine)),
         ("timelines.png", charts.plot_timelines(timelines(config), machine=machine)),
-    ):
+    )
+    for name, fig in figures:
         fig.savefig(out / name, dpi=120)
-        charts.plt.close(fig)
+        charts.pyplot().close(fig)
     print(table(rows))
     for what, value, target, met in expected_speedups(rows):
         shown = "not measured" if value is None else f"{value:.2f}x"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from concurrency_lab.charts import plot_speedup, plot_timeline
 from concurrency_lab.workers import TaskSpan
 
@@ -33,3 +36,10 @@ def test_plot_timeline_one_row_per_worker():
     assert len(bars) == 3
     assert bars[0].get_paths()[0].get_extents().x0 == 0.0
     assert plot_timeline([], title="empty").get_title() == "empty (no tasks)"
+
+
+def test_importing_the_charts_does_not_import_pyplot():
+    """A kernel that imports the charts but draws none (quick mode) does not pay for matplotlib.pyplot."""
+    probe = "import sys, concurrency_lab.charts; print(sorted(m for m in sys.modules if m.startswith('matplotlib')))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import multiprocessing
+import os
+import subprocess
 import sys
 
 import pytest
@@ -55,3 +58,21 @@ def test_setup_sets_the_start_method(monkeypatch):
         assert "start method spawn" in line
     finally:
         multiprocessing.set_start_method(before, force=True)
+
+
+@pytest.mark.skipif("forkserver" not in multiprocessing.get_all_start_methods(), reason="no fork server here")
+def test_setup_makes_the_fork_server_preload_the_course_modules():
+    """After setup(), a forkserver worker starts with the course's worker modules already imported."""
+    probe = (
+        "import multiprocessing as mp\n"
+        "from concurrency_lab import machine\n"
+        "machine.setup()\n"
+        "with mp.get_context('forkserver').Pool(1) as pool:\n"
+        "    print(pool.apply(eval, (\"sorted(__import__('sys').modules)\",)))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != machine.START_METHOD_ENV}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=env, check=True
+    )
+    loaded = set(ast.literal_eval(done.stdout.strip()))
+    assert set(machine.FORKSERVER_PRELOAD) <= loaded, set(machine.FORKSERVER_PRELOAD) - loaded

@@ -45,5 +45,6 @@ def test_every_setup_cell_has_the_same_shape(path):
     assert lines[-2:] == ["print(setup())", "QUICK = quick_mode()"], lines[-2:]
     assert "from concurrency_lab.machine import" in setup.source
     assert re.search(r"^from concurrency_lab\.machine import .*\bquick_mode\b.*\bsetup\b", setup.source, re.M)
+    assert "matplotlib" not in setup.source, "quick mode draws no charts: import pyplot where a chart is drawn"
     rest = "".join(c.source for c in nb.cells if c is not setup)
     assert "NBGRADER_EXECUTION" not in rest, "quick mode is computed only by concurrency_lab.machine.quick_mode"
