@@ -51,6 +51,8 @@ from typing import Any, Literal
 from .sandbox import children_now, kill_strays, setup_worker
 from .settings import AUTOGRADE_PREPROCESSORS, EVENTS_ENV, KERNEL_NAME, SANITIZE_PREPROCESSORS, WORK, GradeSettings
 from .staging import fingerprint, stage_submission
+from .warmkernel import discard as discard_warm_kernel
+from .warmkernel import expect as expect_notebooks
 
 __all__ = [
     "Status",
@@ -162,11 +164,19 @@ def _grade_student(settings: GradeSettings, student: str) -> StudentResult:
     os.environ[EVENTS_ENV] = str(events)
     config = nbgrader_config(settings)
     api = NbGraderAPI(config=config)
-    outcome = api.autograde(settings.assignment, student, force=True, create=True)
-    if not outcome.get("success"):
-        # nbgrader drops the whole submission when one notebook raises: grade them one by one.
-        outcome, broken = _autograde_each_notebook(settings, student)
-        notes += [f"{name}: autograde failed ({cause}); graded as unanswered: 0 points" for name, cause in broken]
+    # Each notebook's kernel starts while the one before runs (.warmkernel); none outlives the student.
+    staged = settings.root / WORK / "submitted" / student / settings.assignment
+    autograded = settings.root / "autograded" / student / settings.assignment
+    expect_notebooks(autograded, [path.stem for path in staged.glob("*.ipynb")])
+    try:
+        outcome = api.autograde(settings.assignment, student, force=True, create=True)
+        if not outcome.get("success"):
+            # nbgrader drops the whole submission when one notebook raises: grade them one by one.
+            outcome, broken = _autograde_each_notebook(settings, student)
+            notes += [f"{name}: autograde failed ({cause}); graded as unanswered: 0 points" for name, cause in broken]
+    finally:
+        expect_notebooks(autograded, [])
+        discard_warm_kernel()
     killed = kill_strays(before)
     if events.exists():
         for line in events.read_text().splitlines():

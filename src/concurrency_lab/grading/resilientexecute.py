@@ -14,6 +14,7 @@ import os
 from typing import Any
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
@@ -23,6 +24,7 @@ from .settings import EVENTS_ENV, PIDS_CGROUP_ENV
 from .staging import grade_id
 from .strays import StrayReport
 from .transport import use_ipc_transport
+from .warmkernel import kernel_key, launch, pending, take, wants_next
 
 __all__ = ["ResilientExecute"]
 
@@ -98,6 +100,11 @@ class ResilientExecute(HangDump, StrayReport, Execute):
     :func:`~.transport.use_ipc_transport`), and a kernel that fails to start is started
     again, up to ``kernel_start_attempts`` times, instead of losing the
     submission.
+
+    When the grader has said which notebooks a student's folder will run
+    (:func:`~.warmkernel.expect`), the kernel of the next one starts while this
+    one runs, and the next notebook takes it if it is exactly what a fresh start
+    would give (``warm_kernels``; see :mod:`.warmkernel`).
     """
 
     max_restarts = Integer(8, help="Give up restarting after this many kernel deaths in one notebook").tag(config=True)
@@ -108,6 +115,11 @@ class ResilientExecute(HangDump, StrayReport, Execute):
         os.name == "posix",
         help="Talk to kernels over Unix sockets rather than TCP ports (no port races); POSIX only",
     ).tag(config=True)
+    warm_kernels = Bool(
+        True, help="Start the next notebook's kernel while this one runs, when the grader expects one"
+    ).tag(config=True)
+
+    _warm_taken = False
 
     def create_kernel_manager(self) -> Any:
         """nbclient's kernel manager, on Unix sockets when ``ipc_transport`` is set."""
@@ -116,19 +128,69 @@ class ResilientExecute(HangDump, StrayReport, Execute):
             use_ipc_transport(km)
         return km
 
+    def _launch_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """What nbclient's ``start_new_kernel`` adds: the notebook's folder as cwd, the history file."""
+        kwargs = dict(kwargs)
+        folder = self.resources.get("metadata", {}).get("path") or None
+        if folder and "cwd" not in kwargs:
+            kwargs["cwd"] = folder
+        has_history = any(arg.startswith("--HistoryManager.hist_file") for arg in self.extra_arguments)
+        if getattr(self.km, "ipykernel", False) and self.ipython_hist_file and not has_history:
+            self.extra_arguments += [f"--HistoryManager.hist_file={self.ipython_hist_file}"]
+        return kwargs
+
+    async def async_start_new_kernel(self, **kwargs: Any) -> None:
+        """Take the warm kernel if it was started exactly as this start would be; else start one."""
+        self._warm_taken = False
+        if self.warm_kernels and pending() is not None:
+            kwargs = self._launch_kwargs(kwargs)
+            if set(kwargs) <= {"cwd"}:
+                km = take(kernel_key(self.km, kwargs.get("cwd"), self.extra_arguments, dict(os.environ)))
+                if km is not None:
+                    self.km, self._warm_taken = km, True
+                    return
+        await super().async_start_new_kernel(**kwargs)
+
+    start_new_kernel = run_sync(async_start_new_kernel)
+
     def start_new_kernel_client(self) -> Any:
-        """Connect to the new kernel; if it never comes up, start a fresh one and try again."""
-        for attempt in range(1, self.kernel_start_attempts + 1):
+        """Connect to the new kernel; if it never comes up, start a fresh one and try again.
+
+        A warm kernel that does not come up costs no attempt: a fresh one starts.
+        Once connected, the next notebook's kernel starts (:meth:`_warm_next`).
+        """
+        attempt = 1
+        while True:
             try:
-                return super().start_new_kernel_client()
+                kc = super().start_new_kernel_client()
+                break
             except Exception as error:  # nbclient has already shut the failed kernel down
-                if attempt >= self.kernel_start_attempts:
-                    raise
-                self.log.warning("Kernel start %d failed (%s); starting a new kernel", attempt, error)
-                self._report_event(f"a kernel failed to start ({error}); started again")
+                if self._warm_taken:
+                    self.log.warning("The warm kernel did not come up (%s); starting a new kernel", error)
+                else:
+                    if attempt >= self.kernel_start_attempts:
+                        raise
+                    self.log.warning("Kernel start %d failed (%s); starting a new kernel", attempt, error)
+                    self._report_event(f"a kernel failed to start ({error}); started again")
+                    attempt += 1
                 self.km = self.create_kernel_manager()
                 self.start_new_kernel()
-        raise AssertionError("unreachable")
+        self._warm_next()
+        return kc
+
+    def _warm_next(self) -> None:
+        """Start the kernel for the next notebook the grader expects in this folder, if none waits."""
+        folder = self.resources.get("metadata", {}).get("path") or None
+        notebook = self.resources.get("nbgrader", {}).get("notebook")
+        if not self.warm_kernels or pending() is not None or not wants_next(folder, notebook):
+            return
+        current = self.km
+        try:
+            km = self.create_kernel_manager()
+        finally:
+            self.km = current
+        key = kernel_key(km, folder, self.extra_arguments, dict(os.environ))
+        run_sync(launch)(km, key, folder, list(self.extra_arguments))
 
     def preprocess(
         self, nb: NotebookNode, resources: Any = None, km: Any = None
