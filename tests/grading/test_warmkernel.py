@@ -55,7 +55,7 @@ def folders(tmp_path):
 def test_a_warm_kernel_is_taken_only_for_its_own_folder_and_environment(folders, monkeypatch):
     """The next notebook in the same folder gets the warm kernel; another folder or environment gets a fresh one"""
     a, b = folders
-    warmkernel.expect(a, ["n1", "n2", "n3"])
+    warmkernel.expect(a, ["n1", "n2", "n3", "n4", "n5"])
     first = _run(a, "n1")
     warm = warmkernel.pending()
     assert warm is not None and warm != first["pid"]
@@ -63,19 +63,18 @@ def test_a_warm_kernel_is_taken_only_for_its_own_folder_and_environment(folders,
     assert taken["pid"] == warm  # the warm kernel ran n2 ...
     assert taken["cwd"] == str(a)
     assert (taken["names"], taken["count"]) == (first["names"], first["count"])  # ... and had run nothing before
-    warm = warmkernel.pending()
-    assert warm is not None  # started for n3 in alice's folder
-    other = _run(b, "n3")  # a notebook in another folder never gets it
-    assert other["pid"] != warm and other["cwd"] == str(b)
-    assert _gone(warm) and warmkernel.pending() is None  # and bob's folder expects nothing: none started
 
-    warmkernel.expect(a, ["n1", "n2"])
-    _run(a, "n1")
     warm = warmkernel.pending()
     monkeypatch.setenv("CL_WARM_PROBE", "changed")  # the environment changed since it started
-    fresh = _run(a, "n2")
+    fresh = _run(a, "n3")
     assert fresh["pid"] != warm and fresh["probe"] == "changed"
-    assert _gone(warm) and warmkernel.pending() is None  # the last notebook starts no warm kernel
+    assert _gone(warm)
+
+    warm = warmkernel.pending()
+    assert warm is not None  # started for n4 in alice's folder
+    other = _run(b, "n4")  # a notebook in another folder never gets it
+    assert other["pid"] != warm and other["cwd"] == str(b)
+    assert _gone(warm) and warmkernel.pending() is None  # and bob's folder expects nothing: none started
 
 
 # A grading worker as the grader sets it up (subreaper, pids cgroup, limits, the sandbox's kernelspec).
@@ -87,7 +86,7 @@ WORKER = textwrap.dedent(
     from concurrency_lab.grading import warmkernel
     from concurrency_lab.grading.resilientexecute import ResilientExecute
     from concurrency_lab.grading.sandbox import setup_worker
-    from concurrency_lab.grading.settings import KERNEL_NAME, GradeSettings
+    from concurrency_lab.grading.settings import KERNEL_NAME, PIDS_CGROUP_ENV, GradeSettings
 
     root, folder = Path(sys.argv[1]), Path(sys.argv[2])
     setup_worker(GradeSettings(root=root, max_pids=64))
@@ -106,12 +105,17 @@ WORKER = textwrap.dedent(
     def cgroup(pid):
         return open(f"/proc/{pid}/cgroup").read()
 
-    warmkernel.expect(folder, ["n1", "n2"])
+    warmkernel.expect(folder, ["n1", "n2", "n3"])
     fresh = run("n1")
     waiting = warmkernel.pending()
     report = {"fresh": fresh, "waiting": waiting, "waiting_cgroup": cgroup(waiting), "taken": run("n2")}
-    run("n1")  # leaves a warm kernel waiting for n2, and the worker ends
+    # A warm kernel now waits for n3; the worker ends once it is up.
+    client = warmkernel._WARM["km"].blocking_client()
+    client.start_channels()
+    client.wait_for_ready(timeout=30)
+    client.stop_channels()
     report["left"] = warmkernel.pending()
+    report["worker_cgroup"] = os.environ.get(PIDS_CGROUP_ENV)
     print(json.dumps(report), flush=True)
     """
 )
@@ -122,15 +126,23 @@ def test_a_warm_kernel_is_a_fresh_kernel_of_the_grader_and_ends_with_its_worker(
     """The sandbox's limits and environment are a fresh kernel's; no warm kernel outlives the worker"""
     folder = tmp_path / "alice"
     folder.mkdir()
-    done = subprocess.run(
-        [sys.executable, "-c", WORKER, str(tmp_path), str(folder)], capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(done.stdout.splitlines()[-1])
+    # The worker's kernels write to its stdout too: read the report, then wait for the worker alone.
+    with open(tmp_path / "stderr", "w") as stderr:
+        worker = subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(tmp_path), str(folder)], stdout=subprocess.PIPE, stderr=stderr, text=True
+        )
+        line = worker.stdout.readline()
+        assert worker.wait(timeout=120) == 0, (tmp_path / "stderr").read_text()[-2000:]
+        # At once: ipykernel itself would notice that its parent left, but only within a second.
+        left_running = not _gone(json.loads(line)["left"])
+        worker.stdout.close()
+    report = json.loads(line)
     fresh, taken = report["fresh"], report["taken"]
     assert taken["pid"] == report["waiting"]
     assert taken["env"] == fresh["env"]  # no variable of the warm start is left, nothing is missing
     assert taken["cgroup"] == fresh["cgroup"]  # the worker's pids cgroup, as a fresh kernel's
-    if "-warm" in report["waiting_cgroup"]:  # root: it waited in a cgroup of its own
-        assert "-warm" not in taken["cgroup"]
-    assert report["left"] and _gone(report["left"])
+    if report["worker_cgroup"]:  # root: it waited in a pids cgroup of its own, not the running kernel's
+        name = Path(report["worker_cgroup"]).name
+        assert f"{name}-warm" in report["waiting_cgroup"] and f"{name}-warm" not in taken["cgroup"]
+        assert name in taken["cgroup"]
+    assert report["left"] and not left_running
