@@ -8,9 +8,11 @@ points that way learns why.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
+import signal
 from typing import Any
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -18,6 +20,7 @@ from nbclient.util import run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
+from traitlets.config import LoggingConfigurable
 
 from .hangdump import HangDump, add_stdout
 from .settings import EVENTS_ENV, PIDS_CGROUP_ENV
@@ -73,7 +76,32 @@ def _zeroed_by_stderr(cell: NotebookNode) -> bool:
     return any(out.get("output_type") == "stream" and out.get("name") == "stderr" for out in cell.get("outputs", []))
 
 
-class ResilientExecute(HangDump, StrayReport, Execute):
+class QuickStop(LoggingConfigurable):
+    """Mix-in for an nbclient executor: an ``immediate`` shutdown waits for the kernel's death, not 0.1 s.
+
+    jupyter_client kills the kernel's process group, then checks every 0.1 s
+    whether it is gone: the first check comes too early, and each stop costs
+    0.1 s. This kills the group and reaps the kernel at once (a few ms), then
+    lets nbclient finish as usual (it finds the kernel dead). Put it after
+    :class:`~.strays.StrayReport`, which must see the kernel alive to name the
+    processes it left.
+    """
+
+    async def _async_cleanup_kernel(self) -> None:
+        process = getattr(getattr(getattr(self, "km", None), "provisioner", None), "process", None)
+        if getattr(self, "shutdown_kernel", None) == "immediate" and process is not None and process.poll() is None:
+            with contextlib.suppress(OSError):
+                os.killpg(process.pid, signal.SIGKILL)  # kernels start in a session of their own
+            with contextlib.suppress(OSError):
+                process.kill()
+            with contextlib.suppress(Exception):
+                process.wait(timeout=5)
+        await super()._async_cleanup_kernel()  # type: ignore[misc]
+
+    _cleanup_kernel = run_sync(_async_cleanup_kernel)
+
+
+class ResilientExecute(HangDump, StrayReport, QuickStop, Execute):
     """nbgrader's Execute, but a dead or unresponsive kernel costs one cell, not the notebook.
 
     nbgrader 0.9.6 drops a whole submission when the kernel dies (``os._exit``,
