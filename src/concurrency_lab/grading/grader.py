@@ -48,6 +48,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .resilientexecute import on_notebook_start
 from .sandbox import children_now, kill_strays, setup_worker
 from .settings import AUTOGRADE_PREPROCESSORS, EVENTS_ENV, KERNEL_NAME, SANITIZE_PREPROCESSORS, WORK, GradeSettings
 from .staging import fingerprint, stage_submission
@@ -168,13 +169,26 @@ def _grade_student(settings: GradeSettings, student: str) -> StudentResult:
     staged = settings.root / WORK / "submitted" / student / settings.assignment
     autograded = settings.root / "autograded" / student / settings.assignment
     expect_notebooks(autograded, [path.stem for path in staged.glob("*.ipynb")])
+    ahead = None
+    if settings.feedback:  # each notebook's feedback page is made while the next one runs
+        from .feedback import FeedbackAhead
+
+        ahead = FeedbackAhead(settings, student, config)
+        on_notebook_start(ahead.notebook_started)
     try:
         outcome = api.autograde(settings.assignment, student, force=True, create=True)
-        if not outcome.get("success"):
+        in_one_run = bool(outcome.get("success"))
+        on_notebook_start(None)
+        if not in_one_run:
             # nbgrader drops the whole submission when one notebook raises: grade them one by one.
             outcome, broken = _autograde_each_notebook(settings, student)
             notes += [f"{name}: autograde failed ({cause}); graded as unanswered: 0 points" for name, cause in broken]
+    except BaseException:
+        if ahead is not None:
+            ahead.abandon()
+        raise
     finally:
+        on_notebook_start(None)
         expect_notebooks(autograded, [])
         discard_warm_kernel()
     killed = kill_strays(before)
@@ -188,13 +202,13 @@ def _grade_student(settings: GradeSettings, student: str) -> StudentResult:
         listed = ", ".join(killed[:3]) + (f" and {len(killed) - 3} more" if len(killed) > 3 else "")
         notes.append(f"killed {len(killed)} process(es) left behind: {listed}")
     if not outcome.get("success"):
+        if ahead is not None:
+            ahead.abandon()
         notes.append("nbgrader failed: " + failure_cause(outcome))
         return StudentResult(student, "error", seconds=time.perf_counter() - start, notes=notes, worker=worker)
     score, max_score = _scores(settings, student, config)
-    if settings.feedback:
-        from .feedback import write_feedback
-
-        notes += write_feedback(settings, student, config)
+    if ahead is not None:
+        notes += ahead.finish(graded_in_one_run=in_one_run)
     result = StudentResult(student, "graded", score, max_score, time.perf_counter() - start, notes, worker)
     state = _state_path(settings, student)
     state.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ import copy
 import json
 import os
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -29,7 +30,7 @@ from .strays import StrayReport
 from .transport import use_ipc_transport
 from .warmkernel import kernel_key, launch, pending, take, wants_next
 
-__all__ = ["ResilientExecute"]
+__all__ = ["QuickStop", "ResilientExecute", "on_notebook_start"]
 
 STDERR_ZERO = "0 points because of output on stderr"
 STDERR_NOTE = (
@@ -47,6 +48,21 @@ while True:
         break
 del _os
 """
+
+#: Called with (the notebook's folder, its name) as each notebook begins to run.
+_NOTEBOOK_STARTS: list[Callable[[str, str], None]] = []
+
+
+def on_notebook_start(callback: Callable[[str, str], None] | None) -> None:
+    """Call ``callback(folder, notebook)`` as each notebook begins to run (None: stop calling it).
+
+    When it is called, nbgrader has graded, saved and written every notebook
+    before this one in the assignment (it grades them in sorted order): the
+    grader makes their feedback pages meanwhile (:class:`~.feedback.FeedbackAhead`).
+    """
+    _NOTEBOOK_STARTS.clear()
+    if callback is not None:
+        _NOTEBOOK_STARTS.append(callback)
 
 
 def _refused_a_process(cell: NotebookNode) -> bool:
@@ -224,6 +240,11 @@ class ResilientExecute(HangDump, StrayReport, QuickStop, Execute):
         self, nb: NotebookNode, resources: Any = None, km: Any = None
     ) -> tuple[NotebookNode, dict[str, Any]]:
         """Execute the notebook, surviving kernel deaths and ignored interrupts."""
+        folder = ((resources or {}).get("metadata", {}) or {}).get("path")
+        notebook = ((resources or {}).get("nbgrader", {}) or {}).get("notebook")
+        if folder and notebook:
+            for callback in list(_NOTEBOOK_STARTS):
+                callback(folder, notebook)
         self._succeeded: list[int] = []
         self._restarts = 0
         return super().preprocess(nb, resources, km)
