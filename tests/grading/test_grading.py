@@ -212,3 +212,27 @@ def test_an_immediate_stop_kills_and_reaps_the_kernel_without_polling(tmp_path, 
     nb, _ = executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     assert not psutil.pid_exists(int(nb.cells[0].outputs[0]["text"]))  # dead and reaped, not a zombie
     assert polls == []
+
+
+def test_a_kernel_client_is_ready_without_a_fixed_wait(tmp_path, monkeypatch):
+    """wait_for_ready ends once IOPub brought the kernel_info request's idle status, not after 0.2 s of silence"""
+    from queue import Empty
+
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    waits = []
+    original = AsyncZMQSocketChannel.get_msg
+
+    async def recorded(self, timeout=None):
+        try:
+            return await original(self, timeout=timeout)
+        except Empty:
+            waits.append(timeout)
+            raise
+
+    monkeypatch.setattr(AsyncZMQSocketChannel, "get_msg", recorded)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+    executor = ResilientExecute(kernel_name="python3", timeout=30, startup_timeout=30)
+    nb, _ = executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    assert nb.cells[0].outputs[0]["text"] == "42\n"
+    assert waits and waits[-1] == 0  # the drain after the idle status: nothing was waited for

@@ -13,9 +13,12 @@ import copy
 import json
 import os
 import signal
+import time
 from collections.abc import Callable
+from queue import Empty
 from typing import Any
 
+from jupyter_client.asynchronous import AsyncKernelClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
 from nbformat import NotebookNode
@@ -30,7 +33,7 @@ from .strays import StrayReport
 from .transport import use_ipc_transport
 from .warmkernel import kernel_key, launch, pending, take, wants_next
 
-__all__ = ["QuickStop", "ResilientExecute", "on_notebook_start"]
+__all__ = ["QuickReadyClient", "QuickStop", "ResilientExecute", "on_notebook_start"]
 
 STDERR_ZERO = "0 points because of output on stderr"
 STDERR_NOTE = (
@@ -90,6 +93,58 @@ def _zeroed_by_stderr(cell: NotebookNode) -> bool:
     if not meta.get("grade") or meta.get("solution"):
         return False
     return any(out.get("output_type") == "stream" and out.get("name") == "stderr" for out in cell.get("outputs", []))
+
+
+class QuickReadyClient(AsyncKernelClient):
+    """jupyter_client's kernel client, but ready as soon as the kernel is: no fixed 0.2 s waits.
+
+    ``wait_for_ready`` asks for ``kernel_info`` until a reply comes and IOPub
+    is connected, then drains IOPub until it stays empty for 0.2 s: every
+    kernel start waits 0.2 s at least. Here IOPub counts as connected when
+    the ``idle`` status of the answered request arrives (within 0.2 s, as
+    before; else it asks again), and since the kernel publishes in order,
+    every earlier message has arrived by then: they are drained without a wait.
+    """
+
+    async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
+        deadline = time.time() + (float("inf") if timeout is None else timeout)
+        while True:
+            self.kernel_info()
+            try:
+                msg = await self.shell_channel.get_msg(timeout=1)
+            except Empty:
+                pass
+            else:
+                if msg["msg_type"] == "kernel_info_reply" and await self._iopub_idle(msg["parent_header"]["msg_id"]):
+                    self._handle_kernel_info_reply(msg)
+                    break
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.time() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
+        while True:  # what the kernel published before that idle status is here already
+            try:
+                await self.iopub_channel.get_msg(timeout=0)
+            except Empty:
+                break
+
+    wait_for_ready = _async_wait_for_ready
+
+    async def _iopub_idle(self, msg_id: str, within: float = 0.2) -> bool:
+        """True once IOPub brings the ``idle`` status of request ``msg_id``; False after ``within`` s without."""
+        end = time.monotonic() + within
+        while (left := end - time.monotonic()) > 0:
+            try:
+                msg = await self.iopub_channel.get_msg(timeout=left)
+            except Empty:
+                return False
+            if (
+                msg["msg_type"] == "status"
+                and msg["content"].get("execution_state") == "idle"
+                and msg["parent_header"].get("msg_id") == msg_id
+            ):
+                return True
+        return False
 
 
 class QuickStop(LoggingConfigurable):
@@ -166,8 +221,9 @@ class ResilientExecute(HangDump, StrayReport, QuickStop, Execute):
     _warm_taken = False
 
     def create_kernel_manager(self) -> Any:
-        """nbclient's kernel manager, on Unix sockets when ``ipc_transport`` is set."""
+        """nbclient's kernel manager, on Unix sockets when ``ipc_transport`` is set; clients ready at once."""
         km = super().create_kernel_manager()
+        km.client_factory = QuickReadyClient
         if self.ipc_transport:
             use_ipc_transport(km)
         return km
