@@ -168,9 +168,9 @@ def _grade_student(settings: GradeSettings, student: str) -> StudentResult:
     # Each notebook's kernel starts while the one before runs (.warmkernel); none outlives the student.
     staged = settings.root / WORK / "submitted" / student / settings.assignment
     autograded = settings.root / "autograded" / student / settings.assignment
-    expect_notebooks(autograded, [path.stem for path in staged.glob("*.ipynb")])
+    expect_notebooks(autograded, [path.stem for path in staged.glob("*.ipynb")] if settings.overlap else [])
     ahead = None
-    if settings.feedback:  # each notebook's feedback page is made while the next one runs
+    if settings.feedback and settings.overlap:  # each notebook's feedback page is made while the next one runs
         from .feedback import FeedbackAhead
 
         ahead = FeedbackAhead(settings, student, config)
@@ -209,6 +209,10 @@ def _grade_student(settings: GradeSettings, student: str) -> StudentResult:
     score, max_score = _scores(settings, student, config)
     if ahead is not None:
         notes += ahead.finish(graded_in_one_run=in_one_run)
+    elif settings.feedback:
+        from .feedback import write_feedback
+
+        notes += write_feedback(settings, student, config)
     result = StudentResult(student, "graded", score, max_score, time.perf_counter() - start, notes, worker)
     state = _state_path(settings, student)
     state.parent.mkdir(parents=True, exist_ok=True)

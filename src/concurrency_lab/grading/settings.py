@@ -139,6 +139,13 @@ class GradeSettings:
         default=True,
         metadata={"help": "write each graded student's feedback pages and their zip (feedback_zips/), then grades.csv"},
     )
+    overlap: bool = field(
+        default=True,
+        metadata={
+            "help": "while a notebook runs, start the next notebook's kernel and make the last one's feedback page "
+            "(saves waiting where a core is free)"
+        },
+    )
     db_url: str = field(
         default="",
         metadata={
