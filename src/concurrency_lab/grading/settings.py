@@ -142,7 +142,7 @@ class GradeSettings:
     overlap: bool = field(
         default=True,
         metadata={
-            "help": "while a notebook runs, start the next notebook's kernel and make the last one's feedback page "
+            "help": "start the next notebook's kernel and make the last one's feedback page while a notebook runs "
             "(saves waiting where a core is free)"
         },
     )
