@@ -192,3 +192,47 @@ def test_a_test_cell_zeroed_by_stderr_says_so(tmp_path, monkeypatch):
     assert not any("[grader]" in out.get("text", "") for cell in (quiet, failing) for out in cell.outputs)
     reported = [json.loads(line) for line in events.read_text().splitlines()]
     assert [(e["grade_id"], e["reason"]) for e in reported] == [("noisy", "0 points because of output on stderr")]
+
+
+def test_an_immediate_stop_kills_and_reaps_the_kernel_without_polling(tmp_path, monkeypatch):
+    """Stopping a kernel at once reaps it, with no 0.1 s poll in jupyter_client's kill"""
+    import psutil
+    from jupyter_client.manager import KernelManager
+
+    polls = []
+    original = KernelManager._async_wait
+
+    async def counted(self, *args, **kwargs):
+        polls.append(1)
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(KernelManager, "_async_wait", counted)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os\nprint(os.getpid())")])
+    executor = ResilientExecute(kernel_name="python3", timeout=30, startup_timeout=30, shutdown_kernel="immediate")
+    nb, _ = executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    assert not psutil.pid_exists(int(nb.cells[0].outputs[0]["text"]))  # dead and reaped, not a zombie
+    assert polls == []
+
+
+def test_a_kernel_client_is_ready_without_a_fixed_wait(tmp_path, monkeypatch):
+    """wait_for_ready ends once IOPub brought the kernel_info request's idle status, not after 0.2 s of silence"""
+    from queue import Empty
+
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    waits = []
+    original = AsyncZMQSocketChannel.get_msg
+
+    async def recorded(self, timeout=None):
+        try:
+            return await original(self, timeout=timeout)
+        except Empty:
+            waits.append(timeout)
+            raise
+
+    monkeypatch.setattr(AsyncZMQSocketChannel, "get_msg", recorded)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+    executor = ResilientExecute(kernel_name="python3", timeout=30, startup_timeout=30)
+    nb, _ = executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    assert nb.cells[0].outputs[0]["text"] == "42\n"
+    assert waits and waits[-1] == 0  # the drain after the idle status: nothing was waited for

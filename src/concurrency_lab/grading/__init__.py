@@ -11,6 +11,7 @@ module holds one part of the pipeline:
 :mod:`.restorecells`         deleted test cells and read-only cells put back where they sat
 :mod:`.hidehiddentests`      the feedback filter: no hidden test in the feedback, hints shown
 :mod:`.transport`            kernels on Unix sockets instead of TCP ports
+:mod:`.warmkernel`           the next notebook's kernel, started while this one runs
 :mod:`.staging`              submissions made gradable; a cell's grade_id; filling answers
 :mod:`.sandbox`              each worker's limits and clean-up, and the kernel launcher
 :mod:`.grader`               grade one student, grade a class, the summary table

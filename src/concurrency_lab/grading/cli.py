@@ -87,6 +87,11 @@ def parser() -> argparse.ArgumentParser:
         help="first import downloaded/<assignment>/archive/*.zip with nbgrader zip_collect",
     )
     cli.add_argument("--no-feedback", action="store_true", help="no feedback pages, zips or grades.csv (only grade)")
+    cli.add_argument(
+        "--no-overlap",
+        action="store_true",
+        help="do not " + help_text("overlap").replace("(saves", "(which saves"),
+    )
     return cli
 
 
@@ -104,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         max_pids=args.max_pids,
         db_url=args.db_url,
         feedback=not args.no_feedback,
+        overlap=not args.no_overlap,
     )
     if args.zip_collect:
         done = run_nbgrader(settings, "zip_collect", settings.assignment, "--force")

@@ -48,9 +48,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .resilientexecute import on_notebook_start
 from .sandbox import children_now, kill_strays, setup_worker
 from .settings import AUTOGRADE_PREPROCESSORS, EVENTS_ENV, KERNEL_NAME, SANITIZE_PREPROCESSORS, WORK, GradeSettings
 from .staging import fingerprint, stage_submission
+from .warmkernel import discard as discard_warm_kernel
+from .warmkernel import expect as expect_notebooks
 
 __all__ = [
     "Status",
@@ -162,11 +165,32 @@ def _grade_student(settings: GradeSettings, student: str) -> StudentResult:
     os.environ[EVENTS_ENV] = str(events)
     config = nbgrader_config(settings)
     api = NbGraderAPI(config=config)
-    outcome = api.autograde(settings.assignment, student, force=True, create=True)
-    if not outcome.get("success"):
-        # nbgrader drops the whole submission when one notebook raises: grade them one by one.
-        outcome, broken = _autograde_each_notebook(settings, student)
-        notes += [f"{name}: autograde failed ({cause}); graded as unanswered: 0 points" for name, cause in broken]
+    # Each notebook's kernel starts while the one before runs (.warmkernel); none outlives the student.
+    staged = settings.root / WORK / "submitted" / student / settings.assignment
+    autograded = settings.root / "autograded" / student / settings.assignment
+    expect_notebooks(autograded, [path.stem for path in staged.glob("*.ipynb")] if settings.overlap else [])
+    ahead = None
+    if settings.feedback and settings.overlap:  # each notebook's feedback page is made while the next one runs
+        from .feedback import FeedbackAhead
+
+        ahead = FeedbackAhead(settings, student, config)
+        on_notebook_start(ahead.notebook_started)
+    try:
+        outcome = api.autograde(settings.assignment, student, force=True, create=True)
+        in_one_run = bool(outcome.get("success"))
+        on_notebook_start(None)
+        if not in_one_run:
+            # nbgrader drops the whole submission when one notebook raises: grade them one by one.
+            outcome, broken = _autograde_each_notebook(settings, student)
+            notes += [f"{name}: autograde failed ({cause}); graded as unanswered: 0 points" for name, cause in broken]
+    except BaseException:
+        if ahead is not None:
+            ahead.abandon()
+        raise
+    finally:
+        on_notebook_start(None)
+        expect_notebooks(autograded, [])
+        discard_warm_kernel()
     killed = kill_strays(before)
     if events.exists():
         for line in events.read_text().splitlines():
@@ -178,10 +202,14 @@ def _grade_student(settings: GradeSettings, student: str) -> StudentResult:
         listed = ", ".join(killed[:3]) + (f" and {len(killed) - 3} more" if len(killed) > 3 else "")
         notes.append(f"killed {len(killed)} process(es) left behind: {listed}")
     if not outcome.get("success"):
+        if ahead is not None:
+            ahead.abandon()
         notes.append("nbgrader failed: " + failure_cause(outcome))
         return StudentResult(student, "error", seconds=time.perf_counter() - start, notes=notes, worker=worker)
     score, max_score = _scores(settings, student, config)
-    if settings.feedback:
+    if ahead is not None:
+        notes += ahead.finish(graded_in_one_run=in_one_run)
+    elif settings.feedback:
         from .feedback import write_feedback
 
         notes += write_feedback(settings, student, config)

@@ -8,23 +8,32 @@ points that way learns why.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
+import signal
+import time
+from collections.abc import Callable
+from queue import Empty
 from typing import Any
 
+from jupyter_client.asynchronous import AsyncKernelClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
+from traitlets.config import LoggingConfigurable
 
 from .hangdump import HangDump, add_stdout
 from .settings import EVENTS_ENV, PIDS_CGROUP_ENV
 from .staging import grade_id
 from .strays import StrayReport
 from .transport import use_ipc_transport
+from .warmkernel import kernel_key, launch, pending, take, wants_next
 
-__all__ = ["ResilientExecute"]
+__all__ = ["QuickReadyClient", "QuickStop", "ResilientExecute", "on_notebook_start"]
 
 STDERR_ZERO = "0 points because of output on stderr"
 STDERR_NOTE = (
@@ -42,6 +51,21 @@ while True:
         break
 del _os
 """
+
+#: Called with (the notebook's folder, its name) as each notebook begins to run.
+_NOTEBOOK_STARTS: list[Callable[[str, str], None]] = []
+
+
+def on_notebook_start(callback: Callable[[str, str], None] | None) -> None:
+    """Call ``callback(folder, notebook)`` as each notebook begins to run (None: stop calling it).
+
+    When it is called, nbgrader has graded, saved and written every notebook
+    before this one in the assignment (it grades them in sorted order): the
+    grader makes their feedback pages meanwhile (:class:`~.feedback.FeedbackAhead`).
+    """
+    _NOTEBOOK_STARTS.clear()
+    if callback is not None:
+        _NOTEBOOK_STARTS.append(callback)
 
 
 def _refused_a_process(cell: NotebookNode) -> bool:
@@ -71,7 +95,84 @@ def _zeroed_by_stderr(cell: NotebookNode) -> bool:
     return any(out.get("output_type") == "stream" and out.get("name") == "stderr" for out in cell.get("outputs", []))
 
 
-class ResilientExecute(HangDump, StrayReport, Execute):
+class QuickReadyClient(AsyncKernelClient):
+    """jupyter_client's kernel client, but ready as soon as the kernel is: no fixed 0.2 s waits.
+
+    ``wait_for_ready`` asks for ``kernel_info`` until a reply comes and IOPub
+    is connected, then drains IOPub until it stays empty for 0.2 s: every
+    kernel start waits 0.2 s at least. Here IOPub counts as connected when
+    the ``idle`` status of the answered request arrives (within 0.2 s, as
+    before; else it asks again), and since the kernel publishes in order,
+    every earlier message has arrived by then: they are drained without a wait.
+    """
+
+    async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
+        deadline = time.time() + (float("inf") if timeout is None else timeout)
+        while True:
+            self.kernel_info()
+            try:
+                msg = await self.shell_channel.get_msg(timeout=1)
+            except Empty:
+                pass
+            else:
+                if msg["msg_type"] == "kernel_info_reply" and await self._iopub_idle(msg["parent_header"]["msg_id"]):
+                    self._handle_kernel_info_reply(msg)
+                    break
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.time() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
+        while True:  # what the kernel published before that idle status is here already
+            try:
+                await self.iopub_channel.get_msg(timeout=0)
+            except Empty:
+                break
+
+    wait_for_ready = _async_wait_for_ready
+
+    async def _iopub_idle(self, msg_id: str, within: float = 0.2) -> bool:
+        """True once IOPub brings the ``idle`` status of request ``msg_id``; False after ``within`` s without."""
+        end = time.monotonic() + within
+        while (left := end - time.monotonic()) > 0:
+            try:
+                msg = await self.iopub_channel.get_msg(timeout=left)
+            except Empty:
+                return False
+            if (
+                msg["msg_type"] == "status"
+                and msg["content"].get("execution_state") == "idle"
+                and msg["parent_header"].get("msg_id") == msg_id
+            ):
+                return True
+        return False
+
+
+class QuickStop(LoggingConfigurable):
+    """Mix-in for an nbclient executor: an ``immediate`` shutdown waits for the kernel's death, not 0.1 s.
+
+    jupyter_client kills the kernel's process group, then checks every 0.1 s
+    whether it is gone: the first check comes too early, and each stop costs
+    0.1 s. This kills the group and reaps the kernel at once (a few ms), then
+    lets nbclient finish as usual (it finds the kernel dead). Put it after
+    :class:`~.strays.StrayReport`, which must see the kernel alive to name the
+    processes it left.
+    """
+
+    async def _async_cleanup_kernel(self) -> None:
+        process = getattr(getattr(getattr(self, "km", None), "provisioner", None), "process", None)
+        if getattr(self, "shutdown_kernel", None) == "immediate" and process is not None and process.poll() is None:
+            with contextlib.suppress(OSError):
+                os.killpg(process.pid, signal.SIGKILL)  # kernels start in a session of their own
+            with contextlib.suppress(OSError):
+                process.kill()
+            with contextlib.suppress(Exception):
+                process.wait(timeout=5)
+        await super()._async_cleanup_kernel()  # type: ignore[misc]
+
+    _cleanup_kernel = run_sync(_async_cleanup_kernel)
+
+
+class ResilientExecute(HangDump, StrayReport, QuickStop, Execute):
     """nbgrader's Execute, but a dead or unresponsive kernel costs one cell, not the notebook.
 
     nbgrader 0.9.6 drops a whole submission when the kernel dies (``os._exit``,
@@ -98,6 +199,11 @@ class ResilientExecute(HangDump, StrayReport, Execute):
     :func:`~.transport.use_ipc_transport`), and a kernel that fails to start is started
     again, up to ``kernel_start_attempts`` times, instead of losing the
     submission.
+
+    When the grader has said which notebooks a student's folder will run
+    (:func:`~.warmkernel.expect`), the kernel of the next one starts while this
+    one runs, and the next notebook takes it if it is exactly what a fresh start
+    would give (``warm_kernels``; see :mod:`.warmkernel`).
     """
 
     max_restarts = Integer(8, help="Give up restarting after this many kernel deaths in one notebook").tag(config=True)
@@ -108,32 +214,93 @@ class ResilientExecute(HangDump, StrayReport, Execute):
         os.name == "posix",
         help="Talk to kernels over Unix sockets rather than TCP ports (no port races); POSIX only",
     ).tag(config=True)
+    warm_kernels = Bool(
+        True, help="Start the next notebook's kernel while this one runs, when the grader expects one"
+    ).tag(config=True)
+
+    _warm_taken = False
 
     def create_kernel_manager(self) -> Any:
-        """nbclient's kernel manager, on Unix sockets when ``ipc_transport`` is set."""
+        """nbclient's kernel manager, on Unix sockets when ``ipc_transport`` is set; clients ready at once."""
         km = super().create_kernel_manager()
+        km.client_factory = QuickReadyClient
         if self.ipc_transport:
             use_ipc_transport(km)
         return km
 
+    def _launch_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """What nbclient's ``start_new_kernel`` adds: the notebook's folder as cwd, the history file."""
+        kwargs = dict(kwargs)
+        folder = self.resources.get("metadata", {}).get("path") or None
+        if folder and "cwd" not in kwargs:
+            kwargs["cwd"] = folder
+        has_history = any(arg.startswith("--HistoryManager.hist_file") for arg in self.extra_arguments)
+        if getattr(self.km, "ipykernel", False) and self.ipython_hist_file and not has_history:
+            self.extra_arguments += [f"--HistoryManager.hist_file={self.ipython_hist_file}"]
+        return kwargs
+
+    async def async_start_new_kernel(self, **kwargs: Any) -> None:
+        """Take the warm kernel if it was started exactly as this start would be; else start one."""
+        self._warm_taken = False
+        if self.warm_kernels and pending() is not None:
+            kwargs = self._launch_kwargs(kwargs)
+            if set(kwargs) <= {"cwd"}:
+                km = take(kernel_key(self.km, kwargs.get("cwd"), self.extra_arguments, dict(os.environ)))
+                if km is not None:
+                    self.km, self._warm_taken = km, True
+                    return
+        await super().async_start_new_kernel(**kwargs)
+
+    start_new_kernel = run_sync(async_start_new_kernel)
+
     def start_new_kernel_client(self) -> Any:
-        """Connect to the new kernel; if it never comes up, start a fresh one and try again."""
-        for attempt in range(1, self.kernel_start_attempts + 1):
+        """Connect to the new kernel; if it never comes up, start a fresh one and try again.
+
+        A warm kernel that does not come up costs no attempt: a fresh one starts.
+        Once connected, the next notebook's kernel starts (:meth:`_warm_next`).
+        """
+        attempt = 1
+        while True:
             try:
-                return super().start_new_kernel_client()
+                kc = super().start_new_kernel_client()
+                break
             except Exception as error:  # nbclient has already shut the failed kernel down
-                if attempt >= self.kernel_start_attempts:
-                    raise
-                self.log.warning("Kernel start %d failed (%s); starting a new kernel", attempt, error)
-                self._report_event(f"a kernel failed to start ({error}); started again")
+                if self._warm_taken:
+                    self.log.warning("The warm kernel did not come up (%s); starting a new kernel", error)
+                else:
+                    if attempt >= self.kernel_start_attempts:
+                        raise
+                    self.log.warning("Kernel start %d failed (%s); starting a new kernel", attempt, error)
+                    self._report_event(f"a kernel failed to start ({error}); started again")
+                    attempt += 1
                 self.km = self.create_kernel_manager()
                 self.start_new_kernel()
-        raise AssertionError("unreachable")
+        self._warm_next()
+        return kc
+
+    def _warm_next(self) -> None:
+        """Start the kernel for the next notebook the grader expects in this folder, if none waits."""
+        folder = self.resources.get("metadata", {}).get("path") or None
+        notebook = self.resources.get("nbgrader", {}).get("notebook")
+        if not self.warm_kernels or pending() is not None or not wants_next(folder, notebook):
+            return
+        current = self.km
+        try:
+            km = self.create_kernel_manager()
+        finally:
+            self.km = current
+        key = kernel_key(km, folder, self.extra_arguments, dict(os.environ))
+        run_sync(launch)(km, key, folder, list(self.extra_arguments))
 
     def preprocess(
         self, nb: NotebookNode, resources: Any = None, km: Any = None
     ) -> tuple[NotebookNode, dict[str, Any]]:
         """Execute the notebook, surviving kernel deaths and ignored interrupts."""
+        folder = ((resources or {}).get("metadata", {}) or {}).get("path")
+        notebook = ((resources or {}).get("nbgrader", {}) or {}).get("notebook")
+        if folder and notebook:
+            for callback in list(_NOTEBOOK_STARTS):
+                callback(folder, notebook)
         self._succeeded: list[int] = []
         self._restarts = 0
         return super().preprocess(nb, resources, km)

@@ -52,6 +52,8 @@ from .settings import (
     MEMORY_ENV,
     PIDS_CGROUP_ENV,
     USER_PROCS_ENV,
+    WARM_CGROUP_ENV,
+    WARM_SUFFIX,
     WORK,
     GradeSettings,
 )
@@ -111,7 +113,8 @@ def apply_limits(environ: Mapping[str, str] | None = None) -> list[str]:
     """Apply the limits the environment names to this process; say what was applied."""
     environ = os.environ if environ is None else environ
     applied = []
-    cgroup = environ.get(PIDS_CGROUP_ENV)
+    # A warm kernel waits in a group of its own and joins the worker's when it is taken.
+    cgroup = environ.get(WARM_CGROUP_ENV) or environ.get(PIDS_CGROUP_ENV)
     if cgroup:
         with open(os.path.join(cgroup, "cgroup.procs"), "w", encoding="ascii") as handle:
             handle.write(str(os.getpid()))
@@ -137,6 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     if not argv:
         raise SystemExit("usage: python -m concurrency_lab.grading.sandbox KERNEL-COMMAND...")
     apply_limits()
+    os.environ.pop(WARM_CGROUP_ENV, None)  # a warm kernel's environment is a fresh kernel's
     os.execv(argv[0], argv)
 
 
@@ -162,13 +166,16 @@ def _make_pids_cgroup(max_pids: int) -> Path | None:
             continue
         _remove_stale_cgroups(base)
         group = base / f"{CGROUP_PREFIX}{os.getpid()}"
+        warm = group.with_name(group.name + WARM_SUFFIX)  # where a warm kernel waits (.warmkernel)
         try:
-            group.mkdir(exist_ok=True)
-            (group / "pids.max").write_text(str(max_pids))
+            for made in (group, warm):
+                made.mkdir(exist_ok=True)
+                (made / "pids.max").write_text(str(max_pids))
         except OSError:
             continue
-        # Remove it when this worker exits normally (multiprocessing runs Finalize, not atexit).
-        multiprocessing.util.Finalize(None, _remove_cgroup, args=(group,), exitpriority=10)
+        # Remove them when this worker exits normally (multiprocessing runs Finalize, not atexit).
+        for made in (group, warm):
+            multiprocessing.util.Finalize(None, _remove_cgroup, args=(made,), exitpriority=10)
         return group
     return None
 
@@ -183,7 +190,7 @@ def _remove_cgroup(group: Path) -> None:
 def _remove_stale_cgroups(base: Path) -> None:
     """Remove empty groups left by grader workers that were killed."""
     for group in base.glob(f"{CGROUP_PREFIX}*"):
-        pid = group.name[len(CGROUP_PREFIX) :]
+        pid = group.name[len(CGROUP_PREFIX) :].removesuffix(WARM_SUFFIX)
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
             _remove_cgroup(group)
 
@@ -296,8 +303,11 @@ def student_processes(before: frozenset[tuple[int, float]] = frozenset()) -> dic
             owned.update(chain)
     found: dict[int, Any] = {pid: descendants[pid] for pid in owned}
     group = _WORKER.get("cgroup")
-    if isinstance(group, Path) and (group / "cgroup.procs").exists():
-        for pid in (group / "cgroup.procs").read_text().split():
+    groups = [group, group.with_name(group.name + WARM_SUFFIX)] if isinstance(group, Path) else []
+    for each in groups:
+        if not (each / "cgroup.procs").exists():
+            continue
+        for pid in (each / "cgroup.procs").read_text().split():
             with contextlib.suppress(psutil.NoSuchProcess):
                 found.setdefault(int(pid), psutil.Process(int(pid)))
     found.pop(me.pid, None)

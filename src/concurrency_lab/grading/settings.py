@@ -31,6 +31,8 @@ __all__ = [
     "RUNTIME_FILES",
     "SANITIZE_PREPROCESSORS",
     "USER_PROCS_ENV",
+    "WARM_CGROUP_ENV",
+    "WARM_SUFFIX",
     "WORK",
     "GradeSettings",
     "default",
@@ -43,6 +45,9 @@ MIB = 1024**2
 
 #: The pids cgroup (a folder) that a grading kernel joins; the executor reads its ``pids.events``.
 PIDS_CGROUP_ENV = "CONCURRENCY_LAB_PIDS_CGROUP"
+#: A warm kernel (:mod:`.warmkernel`) waits in this pids cgroup instead of :data:`PIDS_CGROUP_ENV`'s
+#: and joins that one when taken; the sandbox removes the variable before the kernel starts.
+WARM_CGROUP_ENV = "CONCURRENCY_LAB_WARM_CGROUP"
 #: Address-space limit per kernel process, in bytes (RLIMIT_AS).
 MEMORY_ENV = "CONCURRENCY_LAB_MEMORY_BYTES"
 #: Process limit (RLIMIT_NPROC) where no pids cgroup could be made and the grader is not root. The
@@ -70,8 +75,10 @@ WORK = ".grader"
 FEEDBACK_ZIPS = "feedback_zips"
 #: The kernelspec the grader's kernels start from (in ``.grader/kernels/``).
 KERNEL_NAME = "concurrency-lab-grader"
-#: Each grading worker's pids cgroup is this prefix followed by the worker's PID.
+#: Each grading worker's pids cgroup is this prefix followed by the worker's PID; its warm kernel
+#: waits in a second one, the same name followed by :data:`WARM_SUFFIX`.
 CGROUP_PREFIX = "concurrency-lab-grader-"
+WARM_SUFFIX = "-warm"
 
 #: The preprocessors ``nbgrader autograde`` runs, in order: nbgrader's own list, but
 #: with an executor that survives, so a dead or stuck kernel costs the student that
@@ -131,6 +138,13 @@ class GradeSettings:
     feedback: bool = field(
         default=True,
         metadata={"help": "write each graded student's feedback pages and their zip (feedback_zips/), then grades.csv"},
+    )
+    overlap: bool = field(
+        default=True,
+        metadata={
+            "help": "start the next notebook's kernel and make the last one's feedback page while a notebook runs "
+            "(saves waiting where a core is free)"
+        },
     )
     db_url: str = field(
         default="",
