@@ -38,3 +38,26 @@ def test_the_cell_that_left_processes_running_names_them_and_they_are_stopped(tm
     assert "sleep 120" in report and report.rstrip().endswith("The grader stopped them.")
     assert [out.text for out in nb.cells[1].outputs] == ["joined\n"]
     assert not [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+
+
+class CountingClient(Client):
+    """Counts the scans of the process table."""
+
+    scans = 0
+
+    def _descendants(self):
+        CountingClient.scans += 1
+        return super()._descendants()
+
+
+def test_quiet_cells_cost_no_scan_and_a_later_stray_is_still_named_in_its_cell(tmp_path):
+    """Cells that start nothing are not scanned after; the cell after them that leaves processes is named."""
+    quiet = nbformat.v4.new_code_cell("total = sum(range(10))")
+    cells = [quiet, nbformat.v4.new_code_cell(LEAVES_TWO), nbformat.v4.new_code_cell(quiet.source)]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    CountingClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert nb.cells[1].outputs[-1].text.startswith("Clean-up: this cell left 2 processes running")
+    assert not [out for out in nb.cells[0].outputs + nb.cells[2].outputs if "Clean-up" in out.get("text", "")]
+    # One scan before the first cell, one after the cell that started processes, one at the clean-up:
+    # scanning before and after every cell would take 7.
+    assert CountingClient.scans <= 4, CountingClient.scans

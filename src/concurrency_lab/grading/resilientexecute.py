@@ -319,6 +319,7 @@ class ResilientExecute(HangDump, StrayReport, QuickStop, Execute):
             cell, resources = super().preprocess_cell(cell, resources, index)
             if self._pids_limit_hits() > hits or _refused_a_process(cell):
                 killed = self._kill_kernel_children()
+                self._seen_after = (None, set())  # the next cell scans the process table afresh
                 self._report(cell, index, f"hit the process limit; {killed} processes killed", resources)
                 add_stdout(
                     cell,

@@ -30,7 +30,7 @@ from traitlets.config import LoggingConfigurable
 
 from .hangdump import add_stdout
 
-__all__ = ["StrayReport", "describe", "is_helper", "wait_dead"]
+__all__ = ["StrayReport", "describe", "is_helper", "last_pid", "wait_dead"]
 
 HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver", "multiprocessing.semaphore_tracker")
 
@@ -46,6 +46,19 @@ def is_helper(proc: Any) -> bool:
     """True for multiprocessing's resource tracker and fork server."""
     command = _command(proc)
     return any(helper in command for helper in HELPERS)
+
+
+def last_pid() -> int | None:
+    """The PID the system gave last (Linux's /proc/loadavg), or None where it cannot be read.
+
+    If it is the same after a cell as before, the cell started no process (nor
+    thread: threads take from the same numbers), so nothing new needs looking for.
+    """
+    try:
+        with open("/proc/loadavg", encoding="ascii") as handle:
+            return int(handle.read().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def describe(pid: int, command: str, width: int = 70) -> str:
@@ -92,10 +105,13 @@ class StrayReport(LoggingConfigurable):
 
     _stray_cells: dict[int, tuple[int, str]]
 
+    def _kernel_pid(self) -> int | None:
+        return getattr(getattr(getattr(self, "km", None), "provisioner", None), "pid", None) or None
+
     def _kernel_process(self) -> Any:
         import psutil
 
-        pid = getattr(getattr(getattr(self, "km", None), "provisioner", None), "pid", None)
+        pid = self._kernel_pid()
         if not pid:
             return None
         try:
@@ -122,14 +138,25 @@ class StrayReport(LoggingConfigurable):
 
         if not hasattr(self, "_stray_cells"):
             self._stray_cells = {}
-        before = set(self._descendants()) if self.report_strays and cell.cell_type == "code" else None
+        before = None
+        started_at = last_pid()
+        if self.report_strays and cell.cell_type == "code":
+            # A scan of the process table costs a few ms: what the last cell left is what this
+            # one starts with (unless the kernel was replaced since), and a cell during which
+            # the system gave out no PID started nothing, so it needs no scan after it either.
+            kernel, seen = getattr(self, "_seen_after", (None, set()))
+            before = seen if kernel is not None and kernel == self._kernel_pid() else set(self._descendants())
         try:
             return await super().async_execute_cell(  # type: ignore[misc]
                 cell, cell_index, execution_count=execution_count, store_history=store_history
             )
         finally:
-            if before is not None:
-                for pid, proc in self._descendants().items():
+            if before is not None and started_at is not None and last_pid() == started_at:
+                self._seen_after = (self._kernel_pid(), before)
+            elif before is not None:
+                after = self._descendants()
+                self._seen_after = (self._kernel_pid(), set(after))
+                for pid, proc in after.items():
                     try:
                         alive = proc.status() != psutil.STATUS_ZOMBIE
                     except psutil.Error:
@@ -172,6 +199,7 @@ class StrayReport(LoggingConfigurable):
                     f"returned: {listed}. The grader stopped {'them' if count != 1 else 'it'}.",
                 )
         self._stray_cells = {}
+        self._seen_after = (None, set())
         if strays:
             self._note_strays(len(strays), sorted(by_cell))
         return len(strays)
