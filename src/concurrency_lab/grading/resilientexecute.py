@@ -8,11 +8,9 @@ points that way learns why.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import os
-import signal
 import time
 from collections.abc import Callable
 from queue import Empty
@@ -31,7 +29,7 @@ from .settings import EVENTS_ENV, PIDS_CGROUP_ENV
 from .staging import grade_id
 from .strays import StrayReport
 from .transport import use_ipc_transport
-from .warmkernel import kernel_key, launch, pending, take, wants_next
+from .warmkernel import kernel_key, kill_now, launch, pending, take, wants_next
 
 __all__ = ["QuickReadyClient", "QuickStop", "ResilientExecute", "on_notebook_start"]
 
@@ -160,13 +158,8 @@ class QuickStop(LoggingConfigurable):
 
     async def _async_cleanup_kernel(self) -> None:
         process = getattr(getattr(getattr(self, "km", None), "provisioner", None), "process", None)
-        if getattr(self, "shutdown_kernel", None) == "immediate" and process is not None and process.poll() is None:
-            with contextlib.suppress(OSError):
-                os.killpg(process.pid, signal.SIGKILL)  # kernels start in a session of their own
-            with contextlib.suppress(OSError):
-                process.kill()
-            with contextlib.suppress(Exception):
-                process.wait(timeout=5)
+        if getattr(self, "shutdown_kernel", None) == "immediate":
+            kill_now(process)
         await super()._async_cleanup_kernel()  # type: ignore[misc]
 
     _cleanup_kernel = run_sync(_async_cleanup_kernel)

@@ -34,7 +34,7 @@ from typing import Any
 
 from .settings import PIDS_CGROUP_ENV, WARM_CGROUP_ENV, WARM_SUFFIX
 
-__all__ = ["discard", "expect", "kernel_key", "launch", "pending", "take", "wants_next"]
+__all__ = ["discard", "expect", "kernel_key", "kill_now", "launch", "pending", "take", "wants_next"]
 
 #: The notebooks each folder will run, by the folder's real path: set by the grader.
 _PLAN: dict[str, tuple[str, ...]] = {}
@@ -152,9 +152,8 @@ def _pid(km: Any) -> int | None:
     return int(process.pid)
 
 
-def _stop(km: Any) -> None:
-    """Kill the kernel's process group at once and reap it; remove its files (no event loop needed)."""
-    process = getattr(getattr(km, "provisioner", None), "process", None)
+def kill_now(process: Any) -> None:
+    """Kill a kernel's process (a ``subprocess.Popen``) and its process group at once, and reap it."""
     if process is not None and process.poll() is None:
         with contextlib.suppress(OSError):
             os.killpg(process.pid, signal.SIGKILL)  # kernels start in a session of their own
@@ -162,6 +161,11 @@ def _stop(km: Any) -> None:
             process.kill()
         with contextlib.suppress(Exception):
             process.wait(timeout=5)
+
+
+def _stop(km: Any) -> None:
+    """Kill the kernel's process group at once and reap it; remove its files (no event loop needed)."""
+    kill_now(getattr(getattr(km, "provisioner", None), "process", None))
     for cleanup in (km.cleanup_connection_file, km.cleanup_ipc_files, km._close_control_socket):
         with contextlib.suppress(Exception):
             cleanup()
