@@ -42,7 +42,7 @@ c.Execute.shutdown_kernel = "immediate"
 # A kernel that dies (os._exit, a segfault) or ignores the timeout's interrupt
 # costs the student that cell, not the whole submission: restart, replay, go on.
 c.Autograde.autograde_preprocessors = list(AUTOGRADE_PREPROCESSORS)
-# At most this many lines of output per cell are kept (100 MB of prints stays readable).
+# At most this many lines of output per cell are kept (a student who prints 200,000 lines gets a readable page).
 c.LimitOutput.max_lines = 1000
 
 # A student who deletes a test cell gets it back at grading time, where it sat, and so does

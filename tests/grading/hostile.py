@@ -145,8 +145,9 @@ CORPUS = [
         6,
         answers={
             "shout": CORRECT["shout"]
-            + ("\n\nimport sys\nfor _ in range(100):\n    sys.stdout.write('x' * 1_000_000 + '\\n')")
+            + ("\n\nimport sys\nfor _ in range(200_000):\n    sys.stdout.write('x' * 99 + '\\n')")
         },
+        shows="... Output truncated ...",  # 20 MB in 200,000 lines: nbgrader's LimitOutput keeps 1000
     ),
     Hostile(
         "tampered_tests",

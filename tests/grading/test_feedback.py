@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -28,7 +27,15 @@ def _source() -> nbformat.NotebookNode:
 
 def test_pages_made_ahead_are_generate_feedbacks_pages(tmp_path):
     """The first notebook's page is made before the second is graded, byte for byte as generate_feedback makes it"""
-    course = course_from(tmp_path, "tiny", {"n1.ipynb": _source(), "n2.ipynb": _source()})
+    # n2 waits (up to 20 s) for n1's page: it appears while n2 runs only if it is made ahead.
+    waits = nbformat.v4.new_code_cell(
+        "import pathlib, time\npage = pathlib.Path('../../../feedback/alice/tiny/n1.html')\n"
+        "deadline = time.monotonic() + 20\nwhile not page.exists() and time.monotonic() < deadline:\n"
+        "    time.sleep(0.02)\nprint('n1.html there while n2 runs:', page.exists())"
+    )
+    second = _source()
+    second.cells.append(waits)
+    course = course_from(tmp_path, "tiny", {"n1.ipynb": _source(), "n2.ipynb": second})
     for name in ("n1.ipynb", "n2.ipynb"):
         nb = nbformat.read(course / "release" / "tiny" / name, as_version=4)
         fill_answers(nb, solutions(_source()))
@@ -48,8 +55,8 @@ def test_pages_made_ahead_are_generate_feedbacks_pages(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     pages = course / "feedback" / "alice" / "tiny"
     assert sorted(p.name for p in pages.iterdir()) == ["n1.html", "n2.html"]
-    second_graded = os.stat(course / "autograded" / "alice" / "tiny" / "n2.ipynb").st_mtime_ns
-    assert os.stat(pages / "n1.html").st_mtime_ns < second_graded  # made while n2 ran
+    graded = nbformat.read(course / "autograded" / "alice" / "tiny" / "n2.ipynb", as_version=4)
+    assert graded.cells[-1].outputs[0].text == "n1.html there while n2 runs: True\n"
     made = {p.name: p.read_bytes() for p in pages.iterdir()}
     shutil.rmtree(pages)
     settings = GradeSettings(root=course, assignment="tiny")
