@@ -37,16 +37,16 @@ install: $(BIN)/.installed
 lab: install
 	$(BIN)/jupyter lab $(ALLOW_ROOT) $(LAB_ARGS) notebooks/00-start-here.ipynb
 
-# One pytest session on both cores: the tests, plus nbval --nbval-lax on copies
+# One pytest session of TEST_JOBS workers: the tests, plus nbval --nbval-lax on copies
 # of the source notebooks (in .build/, because notebooks write files next to
-# themselves); then strict nbval, with the sanitize file, on the executed
-# companion notebooks (the speedup lab in its quick mode).
+# themselves), listing the 15 slowest; then strict nbval, with the sanitize file, on
+# the executed companion notebooks (the speedup lab in its quick mode).
 NBVAL_COPY = rm -rf .build/nbval && mkdir -p .build/nbval && cp -r notebooks source .build/nbval/
 PYTEST = $(PY) -m pytest -p no:cacheprovider -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder --nbval-cell-timeout=$(NBVAL_TIMEOUT)
 
 test: install
 	$(NBVAL_COPY)
-	$(PYTEST) --nbval-lax tests .build/nbval/source/day3
+	$(PYTEST) --durations=15 --nbval-lax tests .build/nbval/source/day3
 	CONCURRENCY_LAB_QUICK=1 $(PYTEST) --nbval --nbval-sanitize-with tests/sanitize.cfg .build/nbval/notebooks
 	$(if $(ALLOW_ROOT),$(MAKE) --no-print-directory test-unprivileged,)
 
