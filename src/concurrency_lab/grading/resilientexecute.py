@@ -29,7 +29,7 @@ from .settings import EVENTS_ENV, PIDS_CGROUP_ENV
 from .staging import grade_id
 from .strays import StrayReport
 from .transport import use_ipc_transport
-from .warmkernel import kernel_key, kill_now, launch, pending, take, wants_next
+from .warmkernel import kernel_key, kernel_process, kill_now, launch, pending, take, wants_next
 
 __all__ = ["QuickReadyClient", "QuickStop", "ResilientExecute", "on_notebook_start"]
 
@@ -157,9 +157,8 @@ class QuickStop(LoggingConfigurable):
     """
 
     async def _async_cleanup_kernel(self) -> None:
-        process = getattr(getattr(getattr(self, "km", None), "provisioner", None), "process", None)
         if getattr(self, "shutdown_kernel", None) == "immediate":
-            kill_now(process)
+            kill_now(kernel_process(getattr(self, "km", None)))
         await super()._async_cleanup_kernel()  # type: ignore[misc]
 
     _cleanup_kernel = run_sync(_async_cleanup_kernel)
@@ -356,7 +355,7 @@ class ResilientExecute(HangDump, StrayReport, QuickStop, Execute):
         """Kill every process the kernel started (a fork bomb's), keeping the kernel itself."""
         import psutil
 
-        pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
+        pid = self._kernel_pid()
         if not pid:
             return 0
         try:

@@ -34,7 +34,7 @@ from typing import Any
 
 from .settings import PIDS_CGROUP_ENV, WARM_CGROUP_ENV, WARM_SUFFIX
 
-__all__ = ["discard", "expect", "kernel_key", "kill_now", "launch", "pending", "take", "wants_next"]
+__all__ = ["discard", "expect", "kernel_key", "kernel_process", "kill_now", "launch", "pending", "take", "wants_next"]
 
 #: The notebooks each folder will run, by the folder's real path: set by the grader.
 _PLAN: dict[str, tuple[str, ...]] = {}
@@ -144,9 +144,14 @@ def discard() -> None:
         _stop(km)
 
 
+def kernel_process(km: Any) -> Any:
+    """The ``subprocess.Popen`` of a kernel manager's kernel, or None (not started, or not a local one)."""
+    return getattr(getattr(km, "provisioner", None), "process", None)
+
+
 def _pid(km: Any) -> int | None:
     """The kernel's PID while its process runs, else None."""
-    process = getattr(getattr(km, "provisioner", None), "process", None)
+    process = kernel_process(km)
     if process is None or process.poll() is not None:
         return None
     return int(process.pid)
@@ -165,7 +170,7 @@ def kill_now(process: Any) -> None:
 
 def _stop(km: Any) -> None:
     """Kill the kernel's process group at once and reap it; remove its files (no event loop needed)."""
-    kill_now(getattr(getattr(km, "provisioner", None), "process", None))
+    kill_now(kernel_process(km))
     for cleanup in (km.cleanup_connection_file, km.cleanup_ipc_files, km._close_control_socket):
         with contextlib.suppress(Exception):
             cleanup()
