@@ -70,18 +70,19 @@ def answer_lines(cell: nbformat.NotebookNode) -> int:
 
 
 def sections(nb: nbformat.NotebookNode) -> list[Section]:
-    """The notebook cut at its ``##`` headings, and at ``###`` headings marked *Going further*."""
+    """The notebook cut at its ``##`` and ``###`` headings (a ``###`` under a *Going further* ``##`` is one too)."""
     found = [Section("top", None, False)]
+    parent_further = False
     for cell in nb.cells:
         if cell.cell_type != "markdown":
             found[-1].cells.append(cell)
             continue
         for line in cell.source.splitlines():
-            heading = HEADING.match(line)
-            further = "Going further" in line
-            if heading and (len(heading.group(1)) == 2 or further):
-                keep = len(heading.group(1)) == 3 and found[-1].further
-                found.append(Section(heading.group(3), heading.group(2), further or keep))
+            if heading := HEADING.match(line):
+                further = "Going further" in line
+                if len(heading.group(1)) == 2:
+                    parent_further = further
+                found.append(Section(heading.group(3), heading.group(2), further or parent_further))
             found[-1].words += len(re.sub(r"`[^`]*`", "code", line).split())
             found[-1].text.append(line)
     return found
