@@ -101,12 +101,17 @@ def top_line(nb: nbformat.NotebookNode) -> str:
     return found.group(1)
 
 
+def parse(source: str) -> ast.Module:
+    """A code cell's Python, without its IPython magics and shell lines (empty if it is not Python)."""
+    try:
+        return ast.parse(re.sub(r"^\s*[%!].*$", "", source, flags=re.M))
+    except SyntaxError:
+        return ast.Module(body=[], type_ignores=[])
+
+
 def defined_names(source: str) -> set[str]:
     """The names a code cell defines at its top level (functions, classes, assignments, imports)."""
-    try:
-        tree = ast.parse(re.sub(r"^\s*[%!].*$", "", source, flags=re.M))
-    except SyntaxError:
-        return set()
+    tree = parse(source)
     names = set()
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
@@ -124,10 +129,7 @@ def defined_names(source: str) -> set[str]:
 
 def used_names(source: str) -> set[str]:
     """The names a code cell reads and does not bind itself (a local or a loop variable is its own)."""
-    try:
-        tree = ast.parse(re.sub(r"^\s*[%!].*$", "", source, flags=re.M))
-    except SyntaxError:
-        return set()
+    tree = parse(source)
     read, bound = set(), set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
