@@ -204,12 +204,12 @@ class OpenSpy(CallSpy):
 
 
 def _wait_for(folder: str, after: tuple[Any, ...]) -> None:
-    """Wait (up to 20 s) for the files ``<name>.done`` of every name in ``after``, then 0.2 s more."""
+    """Wait (up to 20 s) for the files ``<name>.done`` of every name in ``after``, then 0.1 s more."""
     if after:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not all((Path(folder) / f"{other}.done").exists() for other in after):
             time.sleep(0.005)
-        time.sleep(0.2)
+        time.sleep(0.1)
 
 
 def finish_after(item: tuple[Any, str, tuple[Any, ...]]) -> Any:
@@ -218,7 +218,7 @@ def finish_after(item: tuple[Any, str, tuple[Any, ...]]) -> Any:
     A worker function (importable, for any start method) that forces the order in
     which results arrive: each call leaves a file named after its value in
     ``folder``; a call first waits (up to 20 s) for the files of the values in
-    ``after``, then 0.2 s more, so that their results are on their way back
+    ``after``, then 0.1 s more, so that their results are on their way back
     before its own. With two workers, ``[(0, f, (1, 3)), (1, f, ()), (2, f, ()),
     (3, f, ())]`` always sends the result of item 1 back before that of item 0,
     whether the workers share one task queue or each has its own.
@@ -234,7 +234,7 @@ def outcome_after(item: tuple[int, Any, str, tuple[int, ...]]) -> Any:
 
     :func:`finish_after` for exceptions: the call leaves ``<index>.done`` in
     ``folder`` once its wait is over, and waits (up to 20 s) for the files of
-    the indexes in ``after``, then 0.2 s more. With two workers,
+    the indexes in ``after``, then 0.1 s more. With two workers,
     ``[(0, KeyError("first"), f, (1,)), (1, ValueError("second"), f, ()), (2, 3, f, ())]``
     always sends the ``ValueError`` back before the ``KeyError``.
     """
