@@ -78,6 +78,14 @@ def test_cpu_split_under_spawn_counts_children_and_restores_the_start_method():
     assert multiprocessing.get_start_method() == before
 
 
+def test_prime_count_agrees_with_trial_division_and_known_counts():
+    """The sieve counts the primes <= limit: the same as trial division, and the known large counts."""
+    for limit in (-3, 0, 1, 2, 3, 4, 10, 97, 100, 7_919, 30_000):
+        assert fixtures.prime_count(limit) == count_primes(0, limit + 1), limit
+    assert fixtures.prime_count(1_000_000) == 78_498
+    assert fixtures.prime_count(2_000_003) == 148_934
+
+
 def test_random_texts_are_the_same_for_the_same_variant():
     """count texts of `words` words, 12 to a line; one variant always gives the same texts."""
     texts = fixtures.random_texts(3, 30, variant=1)
