@@ -146,3 +146,41 @@ def test_a_warm_kernel_is_a_fresh_kernel_of_the_grader_and_ends_with_its_worker(
         assert f"{name}-warm" in report["waiting_cgroup"] and f"{name}-warm" not in taken["cgroup"]
         assert name in taken["cgroup"]
     assert report["left"] and not left_running
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+def test_plain_nbgrader_autograde_runs_the_next_notebook_on_a_warm_kernel(tmp_path):
+    """Without the grader, nbgrader's own autograde starts notebook 2's kernel while notebook 1 runs"""
+    from gradertools import course_from
+
+    from nbtools import nbgrader
+
+    # Times since boot, on one clock: a process's start (from /proc/self/stat) and now (/proc/uptime).
+    said = (
+        "import json, os, time\n"
+        "born = int(open('/proc/self/stat').read().rsplit(')', 1)[1].split()[19]) / os.sysconf('SC_CLK_TCK')\n"
+        "print(json.dumps({'pid': os.getpid(), 'born': born}))"
+    )
+    wait = "time.sleep(1.0)\nprint(json.dumps({'done': float(open('/proc/uptime').read().split()[0])}))"
+    notebooks = {
+        "n1.ipynb": nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(said), nbformat.v4.new_code_cell(wait)]),
+        "n2.ipynb": nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(said)]),
+    }
+    course = course_from(tmp_path, "warm", notebooks)
+    submitted = course / "submitted" / "alice" / "warm"
+    submitted.mkdir(parents=True)
+    for name in notebooks:
+        (submitted / name).write_bytes((course / "release" / "warm" / name).read_bytes())
+    done = nbgrader("autograde", "warm", "--student", "alice", cwd=course)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    def outputs(name: str) -> list[dict]:
+        nb = nbformat.read(course / "autograded" / "alice" / "warm" / name, as_version=4)
+        return [json.loads(cell.outputs[0]["text"]) for cell in nb.cells if cell.cell_type == "code" and cell.outputs]
+
+    first, finished = outputs("n1.ipynb")
+    (second,) = outputs("n2.ipynb")
+    assert second["pid"] != first["pid"]
+    # Notebook 2's kernel was up before notebook 1's last cell ended (a second of sleep before it).
+    assert second["born"] < finished["done"] - 0.5, (first, finished, second)
+    assert _gone(second["pid"]), "no kernel outlives autograde"

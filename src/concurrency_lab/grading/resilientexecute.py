@@ -29,7 +29,7 @@ from .settings import EVENTS_ENV, PIDS_CGROUP_ENV
 from .staging import grade_id
 from .strays import StrayReport
 from .transport import use_ipc_transport
-from .warmkernel import kernel_key, kernel_process, kill_now, launch, pending, take, wants_next
+from .warmkernel import expect, kernel_key, kernel_process, kill_now, launch, pending, planned, take, wants_next
 
 __all__ = ["QuickReadyClient", "QuickStop", "ResilientExecute", "on_notebook_start"]
 
@@ -192,10 +192,11 @@ class ResilientExecute(HangDump, StrayReport, QuickStop, Execute):
     again, up to ``kernel_start_attempts`` times, instead of losing the
     submission.
 
-    When the grader has said which notebooks a student's folder will run
-    (:func:`~.warmkernel.expect`), the kernel of the next one starts while this
-    one runs, and the next notebook takes it if it is exactly what a fresh start
-    would give (``warm_kernels``; see :mod:`.warmkernel`).
+    The kernel of the student's next notebook (the grader says which notebooks
+    a student's folder will run, :func:`~.warmkernel.expect`; plain ``nbgrader
+    autograde`` runs those of the submission) starts while this one runs, and
+    the next notebook takes it if it is exactly what a fresh start would give
+    (``warm_kernels``; see :mod:`.warmkernel`).
     """
 
     max_restarts = Integer(8, help="Give up restarting after this many kernel deaths in one notebook").tag(config=True)
@@ -207,7 +208,7 @@ class ResilientExecute(HangDump, StrayReport, QuickStop, Execute):
         help="Talk to kernels over Unix sockets rather than TCP ports (no port races); POSIX only",
     ).tag(config=True)
     warm_kernels = Bool(
-        True, help="Start the next notebook's kernel while this one runs, when the grader expects one"
+        True, help="Start the next notebook's kernel while this one runs"
     ).tag(config=True)
 
     _warm_taken = False
@@ -271,9 +272,16 @@ class ResilientExecute(HangDump, StrayReport, QuickStop, Execute):
         return kc
 
     def _warm_next(self) -> None:
-        """Start the kernel for the next notebook the grader expects in this folder, if none waits."""
+        """Start the kernel for the next notebook expected in this folder, if none waits.
+
+        The grader says which notebooks a student's folder will run. Plain ``nbgrader autograde``
+        says nothing: then they are the notebooks of the student's submission, which it grades
+        in sorted order.
+        """
         folder = self.resources.get("metadata", {}).get("path") or None
         notebook = self.resources.get("nbgrader", {}).get("notebook")
+        if self.warm_kernels and folder and planned(folder) is None:
+            expect(folder, self._submitted_notebooks())
         if not self.warm_kernels or pending() is not None or not wants_next(folder, notebook):
             return
         current = self.km
@@ -283,6 +291,22 @@ class ResilientExecute(HangDump, StrayReport, QuickStop, Execute):
             self.km = current
         key = kernel_key(km, folder, self.extra_arguments, dict(os.environ))
         run_sync(launch)(km, key, folder, list(self.extra_arguments))
+
+    def _submitted_notebooks(self) -> list[str]:
+        """The notebooks (names without ``.ipynb``) of the submission being autograded; none if unknown."""
+        from nbgrader.coursedir import CourseDirectory
+
+        student = self.resources.get("nbgrader", {}).get("student")
+        assignment = self.resources.get("nbgrader", {}).get("assignment")
+        if not student or not assignment:
+            return []
+        coursedir = CourseDirectory(config=self.config)
+        submitted = coursedir.format_path(coursedir.submitted_directory, student, assignment)
+        return (
+            sorted(os.path.splitext(name)[0] for name in os.listdir(submitted) if name.endswith(".ipynb"))
+            if os.path.isdir(submitted)
+            else []
+        )
 
     def preprocess(
         self, nb: NotebookNode, resources: Any = None, km: Any = None

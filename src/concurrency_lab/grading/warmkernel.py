@@ -15,11 +15,13 @@ fresh start would give, or it is not used:
   none of the running kernel's process budget, and joins the worker's group
   when taken; the sandbox drops the variable naming the waiting group before
   the kernel starts, so the kernel's environment is a fresh kernel's;
-* only the grader asks for one (:func:`expect`: the notebooks a student's
-  folder will run), only for a notebook that comes after the current one in
-  the same folder, and the grader kills what is left after each student
-  (:func:`discard`), before it looks for stray processes. A worker that ends
-  kills it too.
+* it is started only for a notebook that comes after the current one in the
+  same folder: the grader says which notebooks a student's folder will run
+  (:func:`expect`), and under plain ``nbgrader autograde`` they are the
+  notebooks of the student's submission. The grader kills what is left after
+  each student (:func:`discard`), before it looks for stray processes; under
+  plain ``nbgrader autograde`` the next kernel start kills a kernel nobody
+  took (another folder), and a worker or process that ends kills it too.
 """
 
 from __future__ import annotations
@@ -34,7 +36,18 @@ from typing import Any
 
 from .settings import PIDS_CGROUP_ENV, WARM_CGROUP_ENV, WARM_SUFFIX
 
-__all__ = ["discard", "expect", "kernel_key", "kernel_process", "kill_now", "launch", "pending", "take", "wants_next"]
+__all__ = [
+    "discard",
+    "expect",
+    "kernel_key",
+    "kernel_process",
+    "kill_now",
+    "launch",
+    "pending",
+    "planned",
+    "take",
+    "wants_next",
+]
 
 #: The notebooks each folder will run, by the folder's real path: set by the grader.
 _PLAN: dict[str, tuple[str, ...]] = {}
@@ -51,6 +64,11 @@ def expect(folder: str | os.PathLike[str], notebooks: Iterable[str]) -> None:
     """Say that ``folder`` will run ``notebooks`` (names without ``.ipynb``), in sorted order."""
     _PLAN.clear()
     _PLAN[_real(folder)] = tuple(sorted(notebooks))
+
+
+def planned(folder: str | os.PathLike[str]) -> tuple[str, ...] | None:
+    """The notebooks ``folder`` will run, as said to :func:`expect`; None if nothing was said of it."""
+    return _PLAN.get(_real(folder))
 
 
 def wants_next(folder: str | os.PathLike[str] | None, notebook: str | None) -> bool:
