@@ -207,9 +207,7 @@ class ResilientExecute(HangDump, StrayReport, QuickStop, Execute):
         os.name == "posix",
         help="Talk to kernels over Unix sockets rather than TCP ports (no port races); POSIX only",
     ).tag(config=True)
-    warm_kernels = Bool(
-        True, help="Start the next notebook's kernel while this one runs"
-    ).tag(config=True)
+    warm_kernels = Bool(True, help="Start the next notebook's kernel while this one runs").tag(config=True)
 
     _warm_taken = False
 
