@@ -72,6 +72,36 @@ def test_parallel_equals_sequential_and_reruns_grade_only_changes(tmp_path):
     assert grades(course) == {**sequential, "unanswered": 6.0}
 
 
+def test_a_cell_a_busy_machine_could_not_judge_is_named_and_its_student_graded_again(tmp_path):
+    """A test cell that printed "not judged" is named in the report, and its student is graded once more."""
+    once = tmp_path / "judged-once"
+    # A square that says what a timing check says when no run got enough of a core: always, or the first time only.
+    say = "from concurrency_lab.fixtures import NOT_JUDGED\n    print(NOT_JUDGED)\n"
+    always = f"def square(x):\n    {say}    return x * x\n"
+    first_only = (
+        "def square(x):\n    import pathlib\n"
+        f"    if not pathlib.Path({str(once)!r}).exists():\n"
+        f"        pathlib.Path({str(once)!r}).touch()\n"
+        "        from concurrency_lab.fixtures import NOT_JUDGED\n        print(NOT_JUDGED)\n"
+        "    return x * x\n"
+    )
+    entries = [
+        Hostile("busy_always", 6, {"square": always}),
+        Hostile("busy_once", 6, {"square": first_only}),
+        Hostile("calm", 6),
+    ]
+    course = drill_course(tmp_path, entries)
+    done = run_grader(course, "--jobs", "2")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert grades(course) == {"busy_always": 6.0, "busy_once": 6.0, "calm": 6.0}  # the cells passed
+    assert "grading 2 student(s) again" in done.stdout, done.stdout
+    rows = {line.split()[0]: line for line in done.stdout.split("student ", 1)[1].splitlines()[1:] if line.strip()}
+    again = "graded again: not judged the first time: drill: test_square"
+    assert again in rows["busy_always"] and "drill: test_square: not judged (" in rows["busy_always"]
+    assert again in rows["busy_once"] and "not judged (" not in rows["busy_once"]
+    assert "not judged" not in rows["calm"]
+
+
 def test_a_killed_run_resumes_and_the_gradebook_stays_whole(tmp_path):
     """Kill the grader after its first student; the next run finishes the rest, gradebook intact."""
     entries = [Hostile(f"s{i}", 6) for i in range(5)]

@@ -23,6 +23,11 @@ What it adds to ``nbgrader autograde``:
   long-lived worker processes (``--jobs``), or a Dask distributed cluster
   (``--dask``, :mod:`.cluster`) with the gradebook in PostgreSQL (``db_url``).
   The grades are the same as a sequential run.
+* **Says what a busy machine could not judge.** A check that times a computation
+  passes without judging it when no run got enough of a core
+  (:data:`~concurrency_lab.fixtures.NOT_JUDGED`). Each such cell is named in the
+  report, and its student is graded once more after the others, when the class's
+  own load has gone; the report says so if the cell still could not be judged.
 * **Re-runs safely.** A student whose submission has not changed since it was
   last graded is skipped (:func:`needs_grading`). State is written atomically
   after each student, so killing a run part-way and running it again finishes
@@ -66,6 +71,7 @@ __all__ = [
     "list_students",
     "nbgrader_config",
     "needs_grading",
+    "not_judged",
     "previous_result",
     "run_nbgrader",
     "summary_table",
@@ -87,6 +93,8 @@ class StudentResult:
         seconds: wall-clock time spent grading the submission.
         notes: what the report says about it (renamed notebooks, dead kernels, ...).
         worker: the process that graded it, ``host:pid`` ("" if none did).
+        not_judged: the test cells ("notebook: grade_id") that passed without judging a
+            computation, the machine being too busy to time it.
     """
 
     student: str
@@ -96,6 +104,7 @@ class StudentResult:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     worker: str = ""
+    not_judged: list[str] = field(default_factory=list)
 
 
 # One student at a time per worker process: the events file and nbgrader's
@@ -213,7 +222,9 @@ def _grade_student(settings: GradeSettings, student: str) -> StudentResult:
         from .feedback import write_feedback
 
         notes += write_feedback(settings, student, config)
-    result = StudentResult(student, "graded", score, max_score, time.perf_counter() - start, notes, worker)
+    unjudged = not_judged(autograded)
+    notes += [f"{cell}: not judged (no run got 70 % of a core; the cell passed)" for cell in unjudged]
+    result = StudentResult(student, "graded", score, max_score, time.perf_counter() - start, notes, worker, unjudged)
     state = _state_path(settings, student)
     state.parent.mkdir(parents=True, exist_ok=True)
     record = {
@@ -224,6 +235,32 @@ def _grade_student(settings: GradeSettings, student: str) -> StudentResult:
     tmp.write_text(json.dumps(record))
     os.replace(tmp, state)  # atomic: a killed run leaves the old state or the new one
     return result
+
+
+def not_judged(autograded: Path) -> list[str]:
+    """The test cells of the graded notebooks in ``autograded`` whose output says they judged nothing.
+
+    Returns:
+        "notebook: grade_id" for each test cell that printed :data:`~concurrency_lab.fixtures.NOT_JUDGED`.
+    """
+    import nbformat
+
+    from concurrency_lab.fixtures import NOT_JUDGED
+
+    found = []
+    for path in sorted(autograded.glob("*.ipynb")):
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception:  # an unreadable notebook was reported when it was graded
+            continue
+        for cell in nb.cells:
+            printed = "".join(
+                out.get("text", "") for out in cell.get("outputs", []) if out.get("output_type") == "stream"
+            )
+            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if gid and NOT_JUDGED in printed:
+                found.append(f"{path.stem}: {gid}")
+    return found
 
 
 def failure_cause(outcome: dict[str, Any]) -> str:
@@ -307,6 +344,25 @@ def grade_class(
     Any :class:`concurrent.futures.Executor` works: a ``ProcessPoolExecutor``
     here, or a cluster engine's executor for a large class.
     """
+    results = _grade_all(settings, students, executor, progress)
+    # A cell a busy machine could not judge: grade its student once more, now that the others are done.
+    again = [s for s in students if results[s].status == "graded" and results[s].not_judged]
+    if again:
+        if progress:
+            print(f"grading {len(again)} student(s) again: cells not judged on a busy machine", flush=True)
+        for student, result in _grade_all(settings, again, executor, progress).items():
+            first = ", ".join(results[student].not_judged)
+            if result.status == "error":  # the first grading stands
+                results[student].notes.append(f"grading again failed: {'; '.join(result.notes)}")
+                continue
+            result.notes.insert(0, f"graded again: not judged the first time: {first}")
+            results[student] = result
+    return [results[s] for s in students]
+
+
+def _grade_all(
+    settings: GradeSettings, students: Sequence[str], executor: Executor, progress: bool
+) -> dict[str, StudentResult]:
     futures = {executor.submit(grade_student, settings, s): s for s in students}
     results: dict[str, StudentResult] = {}
     for done, future in enumerate(as_completed(futures), start=1):
@@ -321,7 +377,7 @@ def grade_class(
                 f"[{done}/{len(students)}] {student}: {r.status} {r.score:g}/{r.max_score:g} ({r.seconds:.1f} s)",
                 flush=True,
             )
-    return [results[s] for s in students]
+    return results
 
 
 def run_nbgrader(settings: GradeSettings, *args: str) -> subprocess.CompletedProcess[str]:
