@@ -423,7 +423,8 @@ def where_it_ran(what: str, here: float, children: float, reference: float) -> s
         what: the work, as the hint names it ("the counting").
         here: CPU seconds this process used during the call.
         children: CPU seconds its child processes used during the call (joined ones).
-        reference: CPU seconds the work costs when done in one process.
+        reference: CPU seconds the work costs: done once in one process, or the call's own
+            CPU time here and in its children.
 
     (:func:`concurrency_lab.fixtures.cpu_split_under_spawn` measures ``here`` and ``children``.)
     """
@@ -431,8 +432,8 @@ def where_it_ran(what: str, here: float, children: float, reference: float) -> s
         return ""
     return (
         f"{what} ran in this kernel (pid {os.getpid()}), not in child processes: this kernel used "
-        f"{here:.2f} s of CPU time and child processes {children:.2f} s, for work that takes "
-        f"{reference:.2f} s in one process"
+        f"{here:.2f} s of CPU time and child processes {children:.2f} s, for work of "
+        f"{reference:.2f} s of CPU time"
     )
 
 
@@ -525,7 +526,7 @@ class ProcessWatch:
         Args:
             what: the work, as the hint names it ("the counting of a single limit").
             processes: how many processes should have worked.
-            reference: CPU seconds the whole work costs in one process.
+            reference: CPU seconds the whole work costs (done once in one process, or in all).
             share: the part of ``reference`` a process must have used to count as working.
         """
         busy = sorted(self.cpu.items(), key=lambda item: -item[1])

@@ -110,20 +110,24 @@ def parse(source: str) -> ast.Module:
 
 
 def defined_names(source: str) -> set[str]:
-    """The names a code cell defines at its top level (functions, classes, assignments, imports)."""
-    tree = parse(source)
-    names = set()
-    for node in tree.body:
+    """The names a code cell binds at its top level, also inside ``if``, ``for``, ``with`` and ``try``.
+
+    Functions and classes count by their own names; what their bodies and comprehensions bind is theirs.
+    """
+    names: set[str] = set()
+    todo: list[ast.AST] = [parse(source)]
+    while todo:
+        node = todo.pop()
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             names.add(node.name)
-        elif isinstance(node, ast.Import | ast.ImportFrom):
+            continue
+        if isinstance(node, ast.Lambda | ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
+            continue
+        if isinstance(node, ast.Import | ast.ImportFrom):
             names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign | ast.For | ast.With):
-            targets = [node] if not isinstance(node, ast.With) else node.items
-            for target in targets:
-                for sub in ast.walk(target):
-                    if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-                        names.add(sub.id)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        todo.extend(ast.iter_child_nodes(node))
     return names
 
 
@@ -182,11 +186,14 @@ def test_the_dependency_check_finds_a_core_cell_that_needs_a_going_further_secti
         nbformat.v4.new_code_cell("x = 1"),
         nbformat.v4.new_markdown_cell("## 2. Extra · *Going further*"),
         nbformat.v4.new_code_cell("def helper():\n    return x"),
+        nbformat.v4.new_code_cell("with open('x') as f:\n    data = f.read()"),
         nbformat.v4.new_markdown_cell("## Part A (1 point): use it\n\nAs in section 2."),
         nbformat.v4.new_code_cell("helper()"),
+        nbformat.v4.new_code_cell("print(data)"),
     ]
     assert needs_going_further(nb) == [
         "Part A (1 point): use it: uses ['helper']",
+        "Part A (1 point): use it: uses ['data']",
         "Part A (1 point): use it: cites section 2, which is Going further",
     ]
 

@@ -210,7 +210,7 @@ def test_where_it_ran_tells_this_process_from_its_children():
     message = where_it_ran("the counting", here=0.31, children=0.0, reference=0.3)
     assert message == (
         f"the counting ran in this kernel (pid {os.getpid()}), not in child processes: this kernel used "
-        "0.31 s of CPU time and child processes 0.00 s, for work that takes 0.30 s in one process"
+        "0.31 s of CPU time and child processes 0.00 s, for work of 0.30 s of CPU time"
     )
     assert where_it_ran("the counting", here=0.01, children=0.29, reference=0.3) == ""
     assert where_it_ran("the counting", here=0.01, children=0.1, reference=0.3) != ""  # the work went missing

@@ -26,8 +26,8 @@ What it adds to ``nbgrader autograde``:
 * **Says what a busy machine could not judge.** A check that times a computation
   passes without judging it when no run got enough of a core
   (:data:`~concurrency_lab.fixtures.NOT_JUDGED`). Each such cell is named in the
-  report, and its student is graded once more after the others, when the class's
-  own load has gone; the report says so if the cell still could not be judged.
+  report, and its student is graded once more after the others, one student at a
+  time; the report says so if the cell still could not be judged.
 * **Re-runs safely.** A student whose submission has not changed since it was
   last graded is skipped (:func:`needs_grading`). State is written atomically
   after each student, so killing a run part-way and running it again finishes
@@ -223,7 +223,7 @@ def _grade_student(settings: GradeSettings, student: str) -> StudentResult:
 
         notes += write_feedback(settings, student, config)
     unjudged = not_judged(autograded)
-    notes += [f"{cell}: not judged (no run got 70 % of a core; the cell passed)" for cell in unjudged]
+    notes += [f"{cell}: not judged (no run of the computation got 70 % of a core)" for cell in unjudged]
     result = StudentResult(student, "graded", score, max_score, time.perf_counter() - start, notes, worker, unjudged)
     state = _state_path(settings, student)
     state.parent.mkdir(parents=True, exist_ok=True)
@@ -244,6 +244,7 @@ def not_judged(autograded: Path) -> list[str]:
         "notebook: grade_id" for each test cell that printed :data:`~concurrency_lab.fixtures.NOT_JUDGED`.
     """
     import nbformat
+    from nbgrader.utils import is_grade, is_solution
 
     from concurrency_lab.fixtures import NOT_JUDGED
 
@@ -254,12 +255,13 @@ def not_judged(autograded: Path) -> list[str]:
         except Exception:  # an unreadable notebook was reported when it was graded
             continue
         for cell in nb.cells:
+            if not is_grade(cell) or is_solution(cell):  # test cells only: an answer may print anything
+                continue
             printed = "".join(
                 out.get("text", "") for out in cell.get("outputs", []) if out.get("output_type") == "stream"
             )
-            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            if gid and NOT_JUDGED in printed:
-                found.append(f"{path.stem}: {gid}")
+            if NOT_JUDGED in printed:
+                found.append(f"{path.stem}: {cell.metadata['nbgrader']['grade_id']}")
     return found
 
 
@@ -345,26 +347,32 @@ def grade_class(
     here, or a cluster engine's executor for a large class.
     """
     results = _grade_all(settings, students, executor, progress)
-    # A cell a busy machine could not judge: grade its student once more, now that the others are done.
+    # A cell a busy machine could not judge: grade its student once more, now that the others are
+    # done, one student at a time, so that they do not load each other.
     again = [s for s in students if results[s].status == "graded" and results[s].not_judged]
-    if again:
-        if progress:
-            print(f"grading {len(again)} student(s) again: cells not judged on a busy machine", flush=True)
-        for student, result in _grade_all(settings, again, executor, progress).items():
-            first = ", ".join(results[student].not_judged)
-            if result.status == "error":  # the first grading stands
-                results[student].notes.append(f"grading again failed: {'; '.join(result.notes)}")
-                continue
-            result.notes.insert(0, f"graded again: not judged the first time: {first}")
-            results[student] = result
+    if again and progress:
+        print(f"grading {len(again)} student(s) again, one at a time: cells not judged on a busy machine", flush=True)
+    for student in again:
+        result = _grade_all(settings, [student], executor, progress)[student]
+        if result.status == "error":  # the scores of the first grading stay; the next run grades it again
+            _state_path(settings, student).unlink(missing_ok=True)
+            results[student].notes.append(f"grading again failed ({'; '.join(result.notes)}): the next run grades it")
+            continue
+        result.notes.insert(0, f"graded again: not judged the first time: {', '.join(results[student].not_judged)}")
+        results[student] = result
     return [results[s] for s in students]
 
 
 def _grade_all(
     settings: GradeSettings, students: Sequence[str], executor: Executor, progress: bool
 ) -> dict[str, StudentResult]:
-    futures = {executor.submit(grade_student, settings, s): s for s in students}
+    futures = {}
     results: dict[str, StudentResult] = {}
+    for student in students:
+        try:
+            futures[executor.submit(grade_student, settings, student)] = student
+        except Exception as error:  # a pool a dead worker broke: report, never lose the others
+            results[student] = StudentResult(student, "error", notes=[f"grader crashed: {error!r}"])
     for done, future in enumerate(as_completed(futures), start=1):
         student = futures[future]
         try:

@@ -49,7 +49,8 @@ __all__ = [
     "wants_next",
 ]
 
-#: The notebooks each folder will run, by the folder's real path: set by the grader.
+#: The notebooks each folder will run, by the folder's real path: set by the grader, or by
+#: ResilientExecute from the submission under plain ``nbgrader autograde``.
 _PLAN: dict[str, tuple[str, ...]] = {}
 #: The one waiting kernel: {"key": ..., "km": kernel manager}.
 _WARM: dict[str, Any] = {}
