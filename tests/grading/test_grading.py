@@ -236,3 +236,45 @@ def test_a_kernel_client_is_ready_without_a_fixed_wait(tmp_path, monkeypatch):
     nb, _ = executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     assert nb.cells[0].outputs[0]["text"] == "42\n"
     assert waits and waits[-1] == 0  # the drain after the idle status: nothing was waited for
+
+
+class _Replies:
+    """An executor that answers each submit with the next preset result for that student (no grading)."""
+
+    def __init__(self, replies):
+        self.replies = replies
+
+    def submit(self, fn, settings, student):
+        from concurrent.futures import Future
+
+        reply = self.replies[student].pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        future = Future()
+        future.set_result(reply)
+        return future
+
+
+def test_grade_class_survives_a_broken_pool_and_a_failed_second_grading(tmp_path):
+    """A submit that raises is that student's error; a second grading that fails keeps the first scores."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from concurrency_lab.grading import grader
+    from concurrency_lab.grading.settings import GradeSettings
+
+    settings = GradeSettings(root=tmp_path)
+    state = tmp_path / ".grader" / "state" / settings.assignment / "busy.json"
+    state.parent.mkdir(parents=True)
+    state.write_text("{}")
+    busy = grader.StudentResult("busy", "graded", 5, 6, not_judged=["01: test_cpu"])
+    replies = {
+        "busy": [busy, grader.StudentResult("busy", "error", notes=["nbgrader failed"])],
+        "calm": [grader.StudentResult("calm", "graded", 6, 6)],
+        "crashed": [BrokenProcessPool("a worker died")],
+    }
+    results = {r.student: r for r in grader.grade_class(settings, list(replies), _Replies(replies), progress=False)}
+    assert results["crashed"].status == "error" and "a worker died" in results["crashed"].notes[0]
+    assert (results["calm"].status, results["calm"].score) == ("graded", 6)
+    assert (results["busy"].status, results["busy"].score) == ("graded", 5)
+    assert "grading again failed (nbgrader failed): the next run grades it" in results["busy"].notes
+    assert not state.exists(), "the next run must grade the student whose second grading failed"
