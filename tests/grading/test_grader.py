@@ -100,6 +100,10 @@ def test_a_cell_a_busy_machine_could_not_judge_is_named_and_its_student_graded_a
     assert again in rows["busy_always"] and "drill: test_square: not judged (" in rows["busy_always"]
     assert again in rows["busy_once"] and "not judged (" not in rows["busy_once"]
     assert "not judged" not in rows["calm"]
+    # A later run skips them all, and still says that busy_once was graded twice.
+    later = run_grader(course, "--jobs", "2")
+    assert "grading 0 of 3" in later.stdout and "again" not in later.stdout.split("student ", 1)[0], later.stdout
+    assert again in next(line for line in later.stdout.splitlines() if line.startswith("busy_once "))
 
 
 def test_a_killed_run_resumes_and_the_gradebook_stays_whole(tmp_path):

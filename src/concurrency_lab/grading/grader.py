@@ -225,16 +225,30 @@ def _grade_student(settings: GradeSettings, student: str) -> StudentResult:
     unjudged = not_judged(autograded)
     notes += [f"{cell}: not judged (no run of the computation got 70 % of a core)" for cell in unjudged]
     result = StudentResult(student, "graded", score, max_score, time.perf_counter() - start, notes, worker, unjudged)
-    state = _state_path(settings, student)
-    state.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "fingerprint": fingerprint(settings.root / "submitted" / student / settings.assignment),
         "result": asdict(result),
     }
+    _write_state(_state_path(settings, student), record)
+    return result
+
+
+def _write_state(state: Path, record: dict[str, Any]) -> None:
+    state.parent.mkdir(parents=True, exist_ok=True)
     tmp = state.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(record))
     os.replace(tmp, state)  # atomic: a killed run leaves the old state or the new one
-    return result
+
+
+def _restate(settings: GradeSettings, student: str, result: StudentResult) -> None:
+    """Store ``result`` (with the notes this run added) as the student's, keeping the graded fingerprint."""
+    state = _state_path(settings, student)
+    try:
+        record = json.loads(state.read_text())
+    except (OSError, ValueError):  # nothing stored: the next run grades the student anyway
+        return
+    record["result"] = asdict(result)
+    _write_state(state, record)
 
 
 def not_judged(autograded: Path) -> list[str]:
@@ -359,6 +373,7 @@ def grade_class(
             results[student].notes.append(f"grading again failed ({'; '.join(result.notes)}): the next run grades it")
             continue
         result.notes.insert(0, f"graded again: not judged the first time: {', '.join(results[student].not_judged)}")
+        _restate(settings, student, result)
         results[student] = result
     return [results[s] for s in students]
 
