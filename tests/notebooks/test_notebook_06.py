@@ -124,6 +124,24 @@ def read_files(paths, max_workers=8, opener=open):
         return dict(zip(paths, pool.map(stats, paths)))
 '''
 
+READ_IGNORES_MAX_WORKERS = r'''
+def read_files(paths, max_workers=8, opener=open):
+    """Wrong: a thread for every file, whatever max_workers says."""
+    paths = list(paths)
+
+    def stats(path):
+        try:
+            with opener(path, "rb") as file:
+                data = file.read()
+            text = data.decode("utf-8")
+            return {"lines": len(text.splitlines()), "words": len(text.split()), "bytes": len(data), "error": None}
+        except Exception as exc:
+            return {"lines": None, "words": None, "bytes": None, "error": f"{type(exc).__name__}: {exc}"}
+
+    with ThreadPoolExecutor(max_workers=max(1, len(paths))) as pool:
+        return dict(zip(paths, pool.map(stats, paths)))
+'''
+
 ANALYZE_ALL_THREADS = r'''
 def analyze_corpus(paths, io_workers=8, cpu_workers=2, opener=open):
     """Wrong: reads and analyses in one thread pool, so the analysis runs under one GIL."""
@@ -195,6 +213,7 @@ CASES = [
         must_fail={"test_read_files_uses_threads", "test_analyze_corpus_analyzes_in_processes"},
     ),
     Case("hand-made reader threads, not a pool", {READ: READ_OWN_THREADS}, must_fail={"test_read_files_uses_threads"}),
+    Case("reader ignores max_workers", {READ: READ_IGNORES_MAX_WORKERS}, must_fail={"test_read_files_uses_threads"}),
     Case(
         "reader that raises, Task 4 all in processes",
         {READ: READ_RAISES, ANALYZE: ANALYZE_ALL_PROCESSES},
@@ -213,10 +232,17 @@ CASES = [
     ),
 ]
 
-# What those two must fail for: the rule each breaks.
+# What these must fail for: the test cell, and the rule each breaks in its words.
 MESSAGES = {
-    "Task 4 picks the forkserver start method": "with the 'forkserver' start method while the default was 'spawn'",
-    "Task 4 ignores cpu_workers": "with cpu_workers=1,",
+    "reader ignores max_workers": (
+        "test_read_files_uses_threads",
+        "with max_workers=3, at most 6 slow opens were in flight at once (expected 3)",
+    ),
+    "Task 4 picks the forkserver start method": (
+        "test_analyze_corpus_analyzes_in_processes",
+        "with the 'forkserver' start method while the default was 'spawn'",
+    ),
+    "Task 4 ignores cpu_workers": ("test_analyze_corpus_analyzes_in_processes", "with cpu_workers=1,"),
 }
 
 
@@ -225,8 +251,9 @@ def test_hidden_tests_judge_answers(case, tmp_path):
     """Right answers pass every test cell; each wrong answer fails exactly the cells meant to catch it."""
     _, results = judge(NOTEBOOK, case, tmp_path, ALL_TESTS)
     if case.name in MESSAGES:
-        output = results["test_analyze_corpus_analyzes_in_processes"].output
-        assert MESSAGES[case.name] in output, f"{case.name} failed for another reason:\n{output[-1500:]}"
+        test, message = MESSAGES[case.name]
+        output = results[test].output
+        assert message in output, f"{case.name} failed for another reason:\n{output[-1500:]}"
     assert sorted(p.name for p in (tmp_path / "corpus").iterdir())[:2] == ["doc_00.txt", "doc_01.txt"]
 
 
