@@ -44,6 +44,7 @@ from nbclient import NotebookClient
 from ..machine import describe_machine
 from .settings import KERNEL_ENV
 from .transport import use_ipc_transport
+from .warmkernel import kernel_pid
 
 __all__ = ["PHASES", "CellTime", "NotebookProfile", "classify", "main", "profile_notebook", "split_imports"]
 
@@ -176,7 +177,7 @@ def profile_notebook(
         client.km = client.create_kernel_manager()
         client.start_new_kernel()
         client.start_new_kernel_client()
-        pid = client.km.provisioner.pid
+        pid = kernel_pid(client.km)
         profile.steps.append(CellTime("kernel start", -1, time.perf_counter() - start, _tree_cpu(pid)))
         try:
             for phase, index, cell in cells:

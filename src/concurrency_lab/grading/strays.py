@@ -29,6 +29,7 @@ from traitlets import Bool
 from traitlets.config import LoggingConfigurable
 
 from .hangdump import add_stdout
+from .warmkernel import kernel_pid
 
 __all__ = ["StrayReport", "describe", "is_helper", "last_pid", "wait_dead"]
 
@@ -106,7 +107,7 @@ class StrayReport(LoggingConfigurable):
     _stray_cells: dict[int, tuple[int, str]]
 
     def _kernel_pid(self) -> int | None:
-        return getattr(getattr(getattr(self, "km", None), "provisioner", None), "pid", None) or None
+        return kernel_pid(getattr(self, "km", None))
 
     def _kernel_process(self) -> Any:
         import psutil

@@ -40,6 +40,7 @@ __all__ = [
     "discard",
     "expect",
     "kernel_key",
+    "kernel_pid",
     "kernel_process",
     "kill_now",
     "launch",
@@ -134,7 +135,7 @@ def take(key: tuple[Any, ...]) -> Any | None:
     km, warm_key = _WARM.get("km"), _WARM.get("key")
     if km is None:
         return None
-    if warm_key != key or _pid(km) is None:
+    if warm_key != key or kernel_pid(km) is None:
         discard()
         return None
     _WARM.clear()
@@ -142,7 +143,7 @@ def take(key: tuple[Any, ...]) -> Any | None:
     if main and _waiting_group() is not None:
         try:
             with open(os.path.join(main, "cgroup.procs"), "w", encoding="ascii") as handle:
-                handle.write(str(_pid(km)))
+                handle.write(str(kernel_pid(km)))
         except OSError:
             _stop(km)
             return None
@@ -152,7 +153,7 @@ def take(key: tuple[Any, ...]) -> Any | None:
 def pending() -> int | None:
     """The PID of the waiting kernel, or None."""
     km = _WARM.get("km")
-    return _pid(km) if km is not None else None
+    return kernel_pid(km) if km is not None else None
 
 
 def discard() -> None:
@@ -168,8 +169,8 @@ def kernel_process(km: Any) -> Any:
     return getattr(getattr(km, "provisioner", None), "process", None)
 
 
-def _pid(km: Any) -> int | None:
-    """The kernel's PID while its process runs, else None."""
+def kernel_pid(km: Any) -> int | None:
+    """The PID of a kernel manager's kernel while its process runs, else None."""
     process = kernel_process(km)
     if process is None or process.poll() is not None:
         return None
