@@ -1,7 +1,7 @@
 # Concurrency Lab. The two commands a newcomer needs:
 #   make lab    open the course in JupyterLab
 #   make test   run the whole test suite (pytest + nbval)
-# Both create .venv and install requirements.txt and the helper package first.
+# Both create .venv and install requirements.txt (with constraints.txt) and the helper package first.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -21,17 +21,26 @@ TEST_JOBS ?= 3
 # packages as pip, several times faster (README, "Tests").
 UV = $(BIN)/uv pip install --quiet --python $(PY)
 
-.PHONY: install lab test test-unprivileged unit notebook-tests grading e2e repo notebooks load-proof release grade grade-bench bench asyncio-bench clean
+.PHONY: install constraints lab test test-unprivileged unit notebook-tests grading e2e repo notebooks load-proof release grade grade-bench bench asyncio-bench clean
 
-$(BIN)/.installed: requirements.txt pyproject.toml
+$(BIN)/.installed: requirements.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Concurrency Lab needs Python 3.11 or newer (nbgrader 0.9.6 does); found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet "$$(grep -E '^uv==' requirements.txt)"
-	$(UV) --compile-bytecode --requirement requirements.txt
+	$(UV) --compile-bytecode --requirement requirements.txt --constraint constraints.txt
 	$(UV) --no-deps --editable .
 	@touch $@
 
 install: $(BIN)/.installed
+
+# constraints.txt pins every package that requirements.txt's pins need in turn, for each platform
+# and Python from 3.11 on (uv's universal resolution), keeping the versions it already names where
+# they still fit. Run after changing requirements.txt; tests/repo/test_layout.py checks that every
+# locked package has a wheel for Linux, macOS (Intel and Apple silicon) and Windows on 3.11 to 3.14.
+# It needs only uv (pinned in requirements.txt), not .venv, which constraints.txt may keep from installing.
+constraints:
+	$(PYTHON) -m pip install --quiet --upgrade --target .build/uv "$$(grep -E '^uv==' requirements.txt)"
+	.build/uv/bin/uv pip compile requirements.txt --universal --python-version 3.11 --output-file constraints.txt --custom-compile-command "make constraints" --quiet
 
 # LAB_ARGS passes extra options, e.g. LAB_ARGS="--no-browser --port=8890".
 lab: install

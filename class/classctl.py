@@ -13,8 +13,8 @@ calls it (``make class-setup``, ``make class``, ``make class-stop``, ``make clas
 What ``setup`` makes under the class root (every step checks first, so a second run changes nothing):
 
 * ``venv/``: a virtual environment of the system Python, readable by every account, with
-  ``requirements.txt`` and the course package installed (not editable: students' kernels import it).
-  Rebuilt when ``requirements.txt`` changes; the package is reinstalled when its source changes.
+  ``requirements.txt`` (with ``constraints.txt``) and the course package installed (not editable:
+  students' kernels import it). Rebuilt when either file changes; the package is reinstalled when its source changes.
   ``--packages-from VENV`` takes the packages from a venv of the same requirements (the project's
   ``.venv``, when its Python has the system Python's minor version) by hard links instead of pip.
 * Unix accounts for the instructor and each student (home folders 0700). Passwords come from
@@ -48,6 +48,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
 SYSTEM_PYTHON = "/usr/bin/python3"
+# The class venv's packages: the course's pins, and every package they need in turn.
+PINS = (PROJECT / "requirements.txt", PROJECT / "constraints.txt")
 COURSE_FOLDER = "concurrency-lab"  # in the instructor's home
 NBGRADER_LAB = "@jupyter/nbgrader"
 # Lab plugins students do not get (nbgrader's instructor tools).
@@ -208,16 +210,21 @@ def python_minor(python: Path | str) -> str:
 
 
 def missing_pins(site: Path) -> list[str]:
-    """The ``name==version`` lines of requirements.txt that are not installed in ``site``."""
+    """The pins of requirements.txt and constraints.txt that are not installed in ``site``.
+
+    A line of constraints.txt with an environment marker (``; sys_platform == 'win32'``) is for
+    some platforms only and is not checked.
+    """
     from importlib.metadata import distributions
 
     installed = {
         re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower(): dist.version for dist in distributions(path=[str(site)])
     }
     missing = []
-    for line in (PROJECT / "requirements.txt").read_text().splitlines():
+    lines = [*PINS[0].read_text().splitlines(), *PINS[1].read_text().splitlines()]
+    for line in lines:
         pin = line.split("#", 1)[0].strip()
-        if "==" in pin:
+        if "==" in pin and ";" not in pin:
             name, version = (part.strip() for part in pin.split("==", 1))
             if installed.get(re.sub(r"[-_.]+", "-", name).lower()) != version:
                 missing.append(pin)
@@ -262,7 +269,7 @@ def link_packages(source: Path, venv: Path) -> None:
 def build_venv(klass: Class, changes: Changes, packages_from: Path | None = None) -> None:
     """The class venv: ``requirements.txt`` installed with pip (or linked from ``packages_from``), then the package."""
     venv, py = klass.venv, klass.venv / "bin" / "python"
-    want = sha256((PROJECT / "requirements.txt").read_bytes())
+    want = sha256(*(path.read_bytes() for path in PINS))
     stamp = venv / ".requirements.sha256"
     if not (py.exists() and stamp.exists() and stamp.read_text() == want):
         if venv.exists():
@@ -275,7 +282,7 @@ def build_venv(klass: Class, changes: Changes, packages_from: Path | None = None
             log(f"building {venv} from {SYSTEM_PYTHON} (a few minutes the first time)")
             subprocess.run([SYSTEM_PYTHON, "-m", "venv", str(venv)], check=True)
             pip = [str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-            subprocess.run([*pip, "--requirement", str(PROJECT / "requirements.txt")], check=True)
+            subprocess.run([*pip, "--requirement", str(PINS[0]), "--constraint", str(PINS[1])], check=True)
         stamp.write_text(want)
         changes.note(f"built {venv}")
     package = sha256(tree_hash(PROJECT / "src"), (PROJECT / "pyproject.toml").read_bytes())

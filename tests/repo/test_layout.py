@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import distributions
+from pathlib import Path
+
+from packaging.markers import Marker
+from packaging.utils import canonicalize_name
 
 from concurrency_lab.grading.settings import RUNTIME_FILES
 from nbtools import ROOT
@@ -43,6 +50,65 @@ def test_every_requirement_is_pinned_and_explained():
         assert lines[i - 1].startswith("# "), f"{line} has no comment saying why"
     names = {line.split("==")[0].lower() for _, line in reqs}
     assert {"jupyterlab", "nbgrader", "nbval", "pytest", "requests", "matplotlib"} <= names
+
+
+def _pins(path: Path) -> dict[str, str]:
+    """``{name: version}`` for the pins of a requirements file that apply here (markers evaluated)."""
+    pins = {}
+    for line in path.read_text().splitlines():
+        pin, _, marker = line.split("#", 1)[0].partition(";")
+        if "==" in pin and (not marker.strip() or Marker(marker.strip()).evaluate()):
+            name, version = (part.strip() for part in pin.split("==", 1))
+            pins[canonicalize_name(name)] = version
+    return pins
+
+
+def test_constraints_pin_every_installed_package_at_the_versions_of_requirements():
+    """constraints.txt names every package in this venv at its installed version, and agrees with requirements.txt."""
+    locked = _pins(ROOT / "constraints.txt")
+    for name, version in _pins(ROOT / "requirements.txt").items():
+        assert locked.get(name) == version, (
+            f"requirements.txt pins {name}=={version}, constraints.txt {locked.get(name)}"
+        )
+    installed = {canonicalize_name(d.metadata["Name"]): d.version for d in distributions(path=sys.path)}
+    installed.pop("concurrency-lab", None)
+    installed.pop("pip", None)  # the venv's installer, not a dependency
+    wrong = {name: (version, locked.get(name)) for name, version in installed.items() if locked.get(name) != version}
+    assert not wrong, f"installed (version, locked version), not as constraints.txt says: {wrong}"
+
+
+# Where students install the course: Linux, macOS (Intel and Apple silicon) and Windows, on every
+# Python the course supports. A locked package without a wheel there would need a compiler.
+PLATFORMS = ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu", "x86_64-apple-darwin", "aarch64-apple-darwin"]
+PLATFORMS += ["x86_64-pc-windows-msvc"]
+PYTHONS = ["3.11", "3.12", "3.13", "3.14"]
+
+
+def test_every_locked_package_has_a_wheel_for_each_platform_and_python():
+    """uv resolves requirements.txt within constraints.txt from wheels alone for every platform and Python."""
+    uv = Path(sys.executable).parent / "uv"
+
+    def resolve(target: tuple[str, str], offline: bool) -> str:
+        python, platform = target
+        done = subprocess.run(
+            [str(uv), "pip", "compile", "requirements.txt", "--constraint", "constraints.txt", "--only-binary", ":all:"]
+            + ["--python-version", python, "--python-platform", platform, "--no-header", "--quiet"]
+            + (["--offline"] if offline else []),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        return "" if done.returncode == 0 else f"Python {python} on {platform}: {done.stderr.strip()[-600:]}"
+
+    # The first target asks the registry (about 10 s); the others use what it left in uv's cache
+    # (half a second each), and ask the registry only when the cache lacks something.
+    targets = [(python, platform) for python in PYTHONS for platform in PLATFORMS]
+    failures = [resolve(targets[0], offline=False)]
+    with ThreadPoolExecutor(4) as pool:
+        failures += pool.map(lambda t: resolve(t, offline=True) and resolve(t, offline=False), targets[1:])
+    failures = [failure for failure in failures if failure]
+    assert not failures, "\n".join(failures)
 
 
 def test_readme_has_the_two_commands_and_ci_runs_the_test_one():
