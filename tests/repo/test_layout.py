@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import sysconfig
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import distributions
 from pathlib import Path
@@ -70,7 +71,8 @@ def test_constraints_pin_every_installed_package_at_the_versions_of_requirements
         assert locked.get(name) == version, (
             f"requirements.txt pins {name}=={version}, constraints.txt {locked.get(name)}"
         )
-    installed = {canonicalize_name(d.metadata["Name"]): d.version for d in distributions(path=sys.path)}
+    site = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})  # not setuptools' _vendor
+    installed = {canonicalize_name(d.metadata["Name"]): d.version for d in distributions(path=site)}
     installed.pop("concurrency-lab", None)
     installed.pop("pip", None)  # the venv's installer, not a dependency
     wrong = {name: (version, locked.get(name)) for name, version in installed.items() if locked.get(name) != version}
