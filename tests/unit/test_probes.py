@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import threading
 import time
+import traceback
+import weakref
 
 import pytest
 
@@ -54,3 +57,31 @@ def test_stuck_worker_processes_are_killed():
         call_within(3, start_and_wait)
     time.sleep(0.5)
     assert not [c for c in multiprocessing.active_children() if c.is_alive()]
+
+
+class _Held:
+    """Stands for a queue in the student's frame: something whose clean-up must not wait for the collector."""
+
+
+def _raise_holding(held: list[weakref.ref]) -> None:
+    thing = _Held()
+    held.append(weakref.ref(thing))
+    try:
+        raise ValueError("bad item")
+    except ValueError as error:
+        value = error  # the frame now holds its own exception: a reference cycle
+    raise value
+
+
+def test_a_raised_call_lets_go_of_its_frames_without_the_garbage_collector():
+    """What the failed call's frames held is freed when the exception is dropped, with the collector off."""
+    held: list[weakref.ref] = []
+    gc.disable()
+    try:
+        with pytest.raises(ValueError, match="bad item") as caught:
+            call_within(5, _raise_holding, held)
+        assert "_raise_holding" in "".join(traceback.format_tb(caught.value.__traceback__))  # lines kept
+        del caught
+        assert held[0]() is None, "the failed call's locals live on until the cyclic collector runs"
+    finally:
+        gc.enable()
