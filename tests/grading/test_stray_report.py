@@ -58,6 +58,7 @@ def test_quiet_cells_cost_no_scan_and_a_later_stray_is_still_named_in_its_cell(t
     CountingClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     assert nb.cells[1].outputs[-1].text.startswith("Clean-up: this cell left 2 processes running")
     assert not [out for out in nb.cells[0].outputs + nb.cells[2].outputs if "Clean-up" in out.get("text", "")]
-    # One scan before the first cell, one after the cell that started processes, one at the clean-up:
-    # scanning before and after every cell would take 7.
-    assert CountingClient.scans <= 4, CountingClient.scans
+    # One scan before the first cell, one after the cell that started processes, one at the clean-up;
+    # a quiet cell is scanned after only when some other process on the machine took a PID while it
+    # ran (so up to two more on a busy machine). Scanning before and after every cell would take 7.
+    assert CountingClient.scans <= 5, CountingClient.scans
