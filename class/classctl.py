@@ -221,8 +221,7 @@ def missing_pins(site: Path) -> list[str]:
         re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower(): dist.version for dist in distributions(path=[str(site)])
     }
     missing = []
-    lines = [*PINS[0].read_text().splitlines(), *PINS[1].read_text().splitlines()]
-    for line in lines:
+    for line in (line for path in PINS for line in path.read_text().splitlines()):
         pin = line.split("#", 1)[0].strip()
         if "==" in pin and ";" not in pin:
             name, version = (part.strip() for part in pin.split("==", 1))

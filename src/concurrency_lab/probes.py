@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -97,11 +98,5 @@ def release_frames(error: BaseException | None) -> None:
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        tb = error.__traceback__
-        while tb is not None:
-            try:
-                tb.tb_frame.clear()
-            except RuntimeError:  # a frame still running (the caller's) keeps its locals
-                pass
-            tb = tb.tb_next
+        traceback.clear_frames(error.__traceback__)  # a frame still running (the caller's) keeps its locals
         error = error.__cause__ or error.__context__
